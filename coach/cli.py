@@ -1,0 +1,170 @@
+"""`coach …` — the command line, a composition root like the web app."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from coach.api import Coach
+    from ingest.pipeline import Progress
+    from ingest.report import IngestReport
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Career coaching grounded in cited sources.")
+out = Console()
+err = Console(stderr=True)
+
+StoreOpt = Annotated[Path | None, typer.Option("--store", help="Store directory (default: COACH_STORE_DIR).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _quiet_libraries() -> None:
+    import logging
+    import warnings
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore")
+    for name in ("bm25s", "chromadb", "onnxruntime", "root", "httpx", "transformers"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger().setLevel(logging.ERROR)
+
+
+@contextmanager
+def _progress(label: str, enabled: bool) -> Iterator[Progress | None]:
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        TextColumn("{task.description}"), console=err, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("", total=None)
+
+        def update(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, description=name)
+
+        yield update
+
+
+def _open(store: Path | None, show_progress: bool = True) -> Coach:
+    from coach.api import Coach
+
+    with _progress("Building the index", show_progress and err.is_terminal) as progress:
+        coach = Coach.open(store_dir=store, progress=progress)
+    if coach.startup_report and show_progress:
+        rep = coach.startup_report
+        what = f"rebuilt (settings changed, was {rep.rebuilt_from})" if rep.rebuilt_from else "built"
+        err.print(f"[dim]Index {what}: {rep.chunks_added} chunks from {len(rep.files)} file(s).[/]")
+    return coach
+
+
+def _report_table(report: IngestReport) -> Table:
+    table = Table(title="Ingestion", show_lines=False)
+    for col in ("file", "status", "added", "unchanged", "removed", "note"):
+        table.add_column(col, overflow="fold")
+    for f in report.files:
+        note = f.message or ("; ".join(f.warnings[:2]) + (" …" if len(f.warnings) > 2 else ""))
+        style = {"error": "red", "duplicate": "yellow", "removed": "magenta"}.get(f.status, "")
+        table.add_row(
+            _short(f.path), f"[{style}]{f.status}[/]" if style else f.status, str(f.chunks_added),
+            str(f.chunks_unchanged), str(f.chunks_removed), note,
+        )  # fmt: skip
+    table.add_section()
+    errors = len(report.errors)
+    table.add_row(
+        f"{len(report.files)} files", f"{errors} error(s)", str(report.chunks_added),
+        str(report.chunks_unchanged), str(report.chunks_removed), f"{report.seconds:.1f} s",
+    )  # fmt: skip
+    return table
+
+
+def _short(path: str) -> str:
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}" if p.name == "transcript.md" else p.name
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: the bundled corpus).")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add or update sources in the index. Unchanged files cost nothing; errors never lose stored data."""
+    coach = _open(store, show_progress=not as_json)
+    targets = paths or [coach.settings.data_dir]
+    with _progress("Ingesting", not as_json and err.is_terminal) as progress:
+        report = coach.ingest(targets, progress=progress)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        out.print(_report_table(report))
+    raise typer.Exit(1 if report.errors and not (report.chunks_added or report.chunks_unchanged) else 0)
+
+
+@app.command()
+def retrieve(
+    query: Annotated[str, typer.Argument(help="What to search for.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="How many passages.")] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the passages the coach would ground an answer in."""
+    if not query.strip():
+        _fail("the query is empty: say what you are looking for")
+    coach = _open(store, show_progress=not as_json)
+    hits = coach.retrieve(query[: coach.settings.max_question_chars], k=k, mode=mode)
+    if as_json:
+        out.print_json(json.dumps({"query": query, "passages": [h.to_dict() for h in hits]}))
+        return
+    for i, h in enumerate(hits, 1):
+        link = h.url or "(no link)"
+        out.print(f"[bold][{i}][/] {h.title} — {h.guest or h.source} @ {h.when}  score {h.score:.2f}")
+        out.print(f"    [link={link}]{link}[/link]")
+        out.print(f"    {h.text[:400]}{'…' if len(h.text) > 400 else ''}\n", highlight=False)
+    if not hits:
+        out.print("No passages found.")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: friendly one-line errors, never a traceback (COACH_DEBUG=1 shows it)."""
+    _quiet_libraries()
+    try:
+        return app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if os.environ.get("COACH_DEBUG"):
+            raise
+        from ingest.store import StoreUnavailable
+
+        hint = "" if isinstance(exc, StoreUnavailable) else " (set COACH_DEBUG=1 for details)"
+        err.print(f"[red]error:[/] {exc}{hint}")
+        sys.exit(1)

@@ -1,0 +1,119 @@
+"""Hybrid retrieval: Chroma dense search and BM25 keyword search, fused by reciprocal rank.
+
+Only chunks that a manifest record lists are trusted (see ingest/store.py), so
+an interrupted ingestion never leaks half-written passages into answers.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from coach.types import Passage
+from ingest.embedding import LocalEmbedder
+from ingest.store import ChunkStore
+
+MODES = ("hybrid", "dense", "bm25")
+RRF_K = 60  # the constant from Cormack et al. (2009); rankings deeper than ~60 matter little
+_WORD = re.compile(r"[A-Za-z0-9$][A-Za-z0-9'$-]*")
+
+
+@dataclass
+class _Snapshot:
+    version: tuple[int, int]
+    passages: list[Passage]
+    by_id: dict[str, int]
+    vectors: np.ndarray
+    bm25: Any
+
+
+class Retriever:
+    """Retrieves passages; `score` on each is its cosine similarity to the query (for thresholds)."""
+
+    def __init__(self, store: ChunkStore, embedder: LocalEmbedder, candidates: int = 40) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.candidates = candidates
+        self._snapshot: _Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def _version(self) -> tuple[int, int]:
+        return int(self.store.manifest.count()), self.store.count()
+
+    def snapshot(self) -> _Snapshot:
+        version = self._version()
+        with self._lock:
+            if self._snapshot is None or self._snapshot.version != version:
+                self._snapshot = self._build(version)
+            return self._snapshot
+
+    def _build(self, version: tuple[int, int]) -> _Snapshot:
+        import bm25s
+
+        committed = self.store.committed_ids()
+        got = self.store.chunks.get(include=["documents", "metadatas", "embeddings"])
+        passages: list[Passage] = []
+        vectors: list[Any] = []
+        for cid, doc, meta, vec in zip(
+            got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=False
+        ):
+            if cid in committed:
+                passages.append(Passage.from_store(cid, doc or "", dict(meta or {}), 0.0))
+                vectors.append(vec)
+        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+        retriever = None
+        if passages:
+            retriever = bm25s.BM25()
+            retriever.index(
+                bm25s.tokenize([_bm25_text(p) for p in passages], stopwords="en", show_progress=False),
+                show_progress=False,
+            )
+        return _Snapshot(version, passages, {p.id: i for i, p in enumerate(passages)}, matrix, retriever)
+
+    def retrieve(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Passage]:
+        if mode not in MODES:
+            raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
+        snap = self.snapshot()
+        if not snap.passages or not query.strip():
+            return []
+        qvec = self.embedder.encode([query])[0]
+        rankings: list[list[int]] = []
+        if mode in ("hybrid", "dense"):
+            rankings.append(self._dense(snap, qvec))
+        if mode in ("hybrid", "bm25"):
+            rankings.append(self._keyword(snap, query))
+        fused: dict[int, float] = {}
+        for ranking in rankings:
+            for rank, idx in enumerate(ranking):
+                fused[idx] = fused.get(idx, 0.0) + 1.0 / (RRF_K + rank + 1)
+        order = sorted(fused, key=lambda i: -fused[i])[:k]
+        cosines = snap.vectors[order] @ qvec if order else np.zeros(0)
+        return [_with_score(snap.passages[i], float(c)) for i, c in zip(order, cosines, strict=True)]
+
+    def _dense(self, snap: _Snapshot, qvec: np.ndarray) -> list[int]:
+        hits = self.store.query(qvec.tolist(), self.candidates)
+        return [snap.by_id[h.id] for h in hits if h.id in snap.by_id]
+
+    def _keyword(self, snap: _Snapshot, query: str) -> list[int]:
+        import bm25s
+
+        tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
+        if not tokens.vocab:
+            return []
+        n = min(self.candidates, len(snap.passages))
+        docs, scores = snap.bm25.retrieve(tokens, k=n, show_progress=False)
+        return [int(d) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+
+
+def _bm25_text(p: Passage) -> str:
+    return f"{p.heading} {p.text}"
+
+
+def _with_score(p: Passage, score: float) -> Passage:
+    from dataclasses import replace
+
+    return replace(p, score=round(score, 4))

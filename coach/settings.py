@@ -1,0 +1,49 @@
+"""The one settings object. Every field can be set as an environment variable `COACH_<NAME>`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _data_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "coach"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COACH_", extra="ignore")
+
+    store_dir: Path = Field(
+        default_factory=lambda: _data_home() / "store",
+        description="Local Chroma directory (ignored when chroma_url is set).",
+    )
+    chroma_url: str | None = Field(None, description="Chroma server URL, e.g. http://127.0.0.1:8001.")
+    data_dir: Path = Field(PROJECT_ROOT / "data", description="The bundled corpus, indexed on first use.")
+    cache_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".cache" / "coach",
+        description="Where the exported ONNX embedding model is cached.",
+    )
+    embed_backend: str = Field(
+        "onnx-int8", description="Embedding runtime for all-MiniLM-L6-v2: onnx-int8, onnx or torch."
+    )
+    embed_batch_size: int = Field(32, ge=1, le=512, description="Texts per embedding batch.")
+    chunk_tokens: int = Field(128, ge=16, le=1024, description="Target chunk size in cl100k tokens.")
+    chunk_overlap_tokens: int = Field(16, ge=0, le=512, description="Tokens of trailing sentences repeated.")
+    max_file_mb: float = Field(8.0, gt=0, description="Files larger than this are refused with an error.")
+
+    llm: str = Field("offline", description="Answer backend: offline, openai or smollm2.")
+    openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint base URL.")
+    openai_model: str = Field("gpt-4o-mini", description="Model name at the OpenAI-compatible endpoint.")
+    openai_api_key: SecretStr | None = Field(None, description="API key (or set OPENAI_API_KEY).")
+    llm_timeout_s: float = Field(30.0, gt=0, description="Seconds before an LLM call gives up.")
+
+    max_question_chars: int = Field(4000, ge=100, description="Longer questions are trimmed, with a notice.")
+    feedback_path: Path | None = Field(None, description="Opt-in JSONL file for thumbs up/down feedback.")
+    auth_user: str | None = Field(None, description="Username for the web UI (with auth_password).")
+    auth_password: SecretStr | None = Field(None, description="Password for the web UI.")

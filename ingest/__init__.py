@@ -1,0 +1,1 @@
+"""Ingestion: parse → chunk → embed → store, with timestamps kept at every step."""

