@@ -149,7 +149,9 @@ def main(argv: list[str] | None = None) -> Any:
     """Entry point: friendly one-line errors, never a traceback (COACH_DEBUG=1 shows it)."""
     _quiet_libraries()
     try:
-        return app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns typer.Exit's code instead of raising it.
+        sys.exit(result if isinstance(result, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
@@ -168,3 +170,7 @@ def main(argv: list[str] | None = None) -> Any:
         hint = "" if isinstance(exc, StoreUnavailable) else " (set COACH_DEBUG=1 for details)"
         err.print(f"[red]error:[/] {exc}{hint}")
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

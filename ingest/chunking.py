@@ -136,25 +136,35 @@ def chunk_segments(
     """
     if target_tokens < 8 or not 0 <= overlap_tokens < target_tokens:
         raise ValueError("need target_tokens ≥ 8 and 0 ≤ overlap_tokens < target_tokens")
-    units = [piece for s in sentences(segments, counter) for piece in _split_long(s, target_tokens, counter)]
+    units = [
+        piece
+        for s in sentences(segments, counter)
+        for piece in _split_long(s, target_tokens - (counter(f"{s.speaker}: ") if s.speaker else 0), counter)
+    ]
     chunks: list[Chunk] = []
     current: list[Sentence] = []
 
     def emit() -> None:
-        chunks.append(_make_chunk(current, len(chunks)))
+        chunks.append(_make_chunk(current, len(chunks), counter))
+
+    def cost(seq: list[Sentence]) -> int:
+        # Sentences, the spaces joining them, and a "Speaker: " label wherever the speaker changes.
+        labels = sum(counter(f"{u.speaker}: ") for i, u in enumerate(seq) if u.speaker and (
+            i == 0 or seq[i - 1].speaker != u.speaker))  # fmt: skip
+        return sum(u.tokens for u in seq) + max(0, len(seq) - 1) + labels
 
     for unit in units:
         new_section = bool(current) and unit.heading_path[:2] != current[-1].heading_path[:2]
-        too_big = bool(current) and sum(u.tokens for u in current) + unit.tokens > target_tokens
+        too_big = bool(current) and cost([*current, unit]) > target_tokens
         if new_section or too_big:
             emit()
             carried: list[Sentence] = []
             if not new_section and overlap_tokens:
                 for prev in reversed(current):
-                    if sum(u.tokens for u in carried) + prev.tokens > overlap_tokens:
+                    if cost([prev, *carried]) > overlap_tokens:
                         break
                     carried.insert(0, prev)
-                if sum(u.tokens for u in carried) + unit.tokens > target_tokens:
+                if cost([*carried, unit]) > target_tokens:
                     carried = []
             current = carried
         current.append(unit)
@@ -163,7 +173,7 @@ def chunk_segments(
     return chunks
 
 
-def _make_chunk(units: list[Sentence], index: int) -> Chunk:
+def _make_chunk(units: list[Sentence], index: int, counter: Callable[[str], int]) -> Chunk:
     parts: list[str] = []
     spans: list[tuple[int, int, int, int]] = []
     speaker = None
@@ -180,7 +190,7 @@ def _make_chunk(units: list[Sentence], index: int) -> Chunk:
         text=text,
         start_s=min(u.start_s for u in units),
         end_s=max(u.end_s for u in units),
-        tokens=sum(u.tokens for u in units),
+        tokens=counter(text),
         heading_path=units[0].heading_path,
         speakers=tuple(dict.fromkeys(u.speaker for u in units if u.speaker)),
         index=index,

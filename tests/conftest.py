@@ -1,0 +1,74 @@
+"""Shared fixtures. Every test runs with outbound non-loopback connections refused."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTES = ROOT / "data" / "ethan-evans-career-development.md"
+CORPUS = ROOT.parent / "shared" / "corpus" / "lennys-podcast-transcripts" / "episodes"
+if not CORPUS.is_dir():  # CI clones main next to shared/; a developer checkout may sit elsewhere
+    CORPUS = Path("/work/shared/corpus/lennys-podcast-transcripts/episodes")
+
+_real_connect = socket.socket.connect
+ATTEMPTS: list[str] = []
+
+
+def _is_local(address: object) -> bool:
+    if isinstance(address, str):  # AF_UNIX path
+        return True
+    host = address[0] if isinstance(address, tuple) else address
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    if not _is_local(address):
+        ATTEMPTS.append(repr(address))
+        raise ConnectionRefusedError(f"test guard: outbound connection to {address!r} refused")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ONNX export per test session, shared by every embedder."""
+    return tmp_path_factory.mktemp("coach-cache")
+
+
+@pytest.fixture(scope="session")
+def embedder(cache_dir: Path):  # type: ignore[no-untyped-def]
+    from ingest.embedding import LocalEmbedder
+
+    return LocalEmbedder("onnx-int8", cache_dir=cache_dir)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, cache_dir: Path):  # type: ignore[no-untyped-def]
+    from coach.settings import Settings
+
+    return Settings(store_dir=tmp_path / "store", cache_dir=cache_dir, data_dir=ROOT / "data")
+
+
+@pytest.fixture
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.fail(f"the shared corpus is missing at {CORPUS}")
+    return CORPUS
