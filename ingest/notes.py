@@ -119,7 +119,7 @@ def _pieces(marked: str) -> list[tuple[str, int | None]]:
 
 def parse_notes(path: Path, text: str) -> ParsedSource:
     """Parse episode notes into segments, each timed by the anchor that closes it."""
-    fields, body, offset, warnings = split_front_matter(text)
+    fields, body, _offset, warnings = split_front_matter(text)
     topics: list[str] = []
     body = _WIKI.sub(lambda m: _render_wiki(m, topics), body)
     meta = SourceMeta(

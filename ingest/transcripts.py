@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,7 +148,7 @@ def _drop_sponsor_reads(paragraphs: list[_Paragraph]) -> tuple[list[_Paragraph],
 
 def _segments(kept: list[_Paragraph], all_paragraphs: list[_Paragraph], warnings: list[str]) -> list[Segment]:
     """A paragraph ends where the next one in the file begins (sponsor reads included)."""
-    next_start = {id(p): n.start for p, n in zip(all_paragraphs, all_paragraphs[1:], strict=False)}
+    next_start = {id(p): n.start for p, n in itertools.pairwise(all_paragraphs)}
     segments: list[Segment] = []
     backwards = 0
     for block, para in enumerate(kept):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -52,7 +53,8 @@ def test_spans_point_at_each_sentence_and_its_seconds() -> None:
     for c in chunk_segments(notes.segments, 128, 16):
         for a, b, start, end in c.spans:
             piece = c.text[a:b]
-            assert piece and not piece.startswith(" ")
+            assert piece
+            assert not piece.startswith(" ")
             assert c.start_s <= start <= end <= c.end_s
     magic = next(c for c in chunk_segments(notes.segments, 128, 16) if "Ask your boss how you can help" in c.text)
     span = next(s for s in magic.spans if magic.text[s[0] : s[1]].startswith("Ask your boss"))
@@ -62,10 +64,10 @@ def test_spans_point_at_each_sentence_and_its_seconds() -> None:
 def test_overlap_repeats_trailing_sentences_only_within_a_section() -> None:
     transcript = _sources()[1]
     chunks = chunk_segments(transcript.segments, 128, 32)
-    repeated = sum(1 for a, b in zip(chunks, chunks[1:], strict=False) if a.text[-40:] in b.text)
+    repeated = sum(1 for a, b in itertools.pairwise(chunks) if a.text[-40:] in b.text)
     assert repeated > len(chunks) // 4
     notes_chunks = chunk_segments(_sources()[0].segments, 128, 32)
-    for a, b in zip(notes_chunks, notes_chunks[1:], strict=False):
+    for a, b in itertools.pairwise(notes_chunks):
         if a.heading_path[:2] != b.heading_path[:2]:
             assert a.text[-40:] not in b.text
 

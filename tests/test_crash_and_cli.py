@@ -69,7 +69,8 @@ def test_sigkill_mid_ingestion_keeps_previous_index_and_next_run_completes(
     from coach.retrieval import Retriever
 
     hits = Retriever(reopened, embedder).retrieve("steps of the magic loop", k=3)
-    assert hits and all(h.id in reopened.committed_ids() for h in hits)
+    assert hits
+    assert all(h.id in reopened.committed_ids() for h in hits)
 
     report = ingest_paths(episodes, reopened, embedder)
     assert not report.errors
@@ -101,19 +102,25 @@ def test_cli_retrieve_json_and_ingest_summary(tmp_path: Path, cache_dir: Path) -
     bad.write_bytes(b"\xff\xfe\x00")
     res = _coach("ingest", str(NOTES.parent), str(bad), "--json", store=store, cache=cache_dir)
     summary = json.loads(res.stdout)
-    assert summary["chunks_added"] == 0 and summary["chunks_unchanged"] > 0
-    assert len(summary["errors"]) == 1 and "binary" in summary["errors"][0]["message"]
+    assert summary["chunks_added"] == 0
+    assert summary["chunks_unchanged"] > 0
+    assert len(summary["errors"]) == 1
+    assert "binary" in summary["errors"][0]["message"]
 
     res = _coach("ingest", str(NOTES.parent), store=store, cache=cache_dir)
     assert res.returncode == 0
-    assert "unchanged" in res.stdout and "Traceback" not in res.stdout + res.stderr
+    assert "unchanged" in res.stdout
+    assert "Traceback" not in res.stdout + res.stderr
 
 
 def test_cli_errors_are_one_line_not_tracebacks(tmp_path: Path, cache_dir: Path) -> None:
     res = _coach("retrieve", "   ", store=tmp_path / "s", cache=cache_dir)
-    assert res.returncode == 2 and "query is empty" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 2
+    assert "query is empty" in res.stderr
+    assert "Traceback" not in res.stderr
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
     res = _coach("retrieve", "magic loop", store=blocker / "store", cache=cache_dir)
     assert res.returncode == 1
-    assert "error:" in res.stderr and "Traceback" not in res.stderr
+    assert "error:" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -43,7 +43,8 @@ def test_reingest_unchanged_changed_and_removed(tmp_path: Path, embedder) -> Non
     store = _store(tmp_path / "store", embedder)
 
     first = ingest_paths([src], store, embedder)
-    assert first.chunks_added > 0 and not first.errors
+    assert first.chunks_added > 0
+    assert not first.errors
     total = store.count()
 
     again = ingest_paths([src], store, embedder)
@@ -61,7 +62,8 @@ def test_reingest_unchanged_changed_and_removed(tmp_path: Path, embedder) -> Non
     assert 1 <= note_result.chunks_added <= 3
     assert note_result.chunks_removed == note_result.chunks_added
     docs = " ".join(c.text for c in store.all_chunks())
-    assert "Bosses are seldom asked this" in docs and "Managers rarely get asked this" not in docs
+    assert "Bosses are seldom asked this" in docs
+    assert "Managers rarely get asked this" not in docs
 
     # Remove a file: its chunks go, the rest stay.
     episode.unlink()
@@ -78,7 +80,8 @@ def test_changing_chunk_settings_rebuilds_instead_of_mixing(settings) -> None:  
     old_count = first.store.count()
     rebuilt = Coach.open(settings=settings.model_copy(update={"chunk_tokens": 64, "chunk_overlap_tokens": 0}))
     assert rebuilt.store.name != old_name
-    assert rebuilt.startup_report is not None and rebuilt.startup_report.rebuilt_from == old_name
+    assert rebuilt.startup_report is not None
+    assert rebuilt.startup_report.rebuilt_from == old_name
     assert rebuilt.store.count() > old_count  # smaller chunks, more of them
     names = [c if isinstance(c, str) else c.name for c in rebuilt.store.client.list_collections()]
     assert old_name not in names  # the old generation is dropped, not mixed in
@@ -111,7 +114,8 @@ def test_bad_files_are_reported_and_the_rest_of_the_batch_lands(tmp_path: Path, 
     assert "no such file" in by_name["missing.md"].message
     assert by_name["badtime.md"].status == "added"
     assert any("malformed time" in w for w in by_name["badtime.md"].warnings)
-    assert by_name[good.name].status == "added" and by_name[good.name].chunks_added > 0
+    assert by_name[good.name].status == "added"
+    assert by_name[good.name].chunks_added > 0
     assert len(report.errors) == 6
     assert kept_ids <= store.committed_ids()  # nothing already stored was lost
     assert before.chunks_added == len(kept_ids)
@@ -141,17 +145,20 @@ def test_duplicate_episode_folders_are_indexed_once(tmp_path: Path, embedder) ->
     assert status["ethan-evans-20"].status == "duplicate"
     assert status["ethan-evans-20"].chunks_added == 0
     # chip-conley's front matter was copied from Maggie Crowley's episode: same id, other words.
-    assert status["chip-conley"].status == "added" and status["maggie-crowley"].status == "added"
+    assert status["chip-conley"].status == "added"
+    assert status["maggie-crowley"].status == "added"
     assert any("not trusted" in w for w in status["chip-conley"].warnings)
     chunks = store.all_chunks()
     assert {c.meta["video_id"] for c in chunks if c.meta["source_name"] == "chip-conley"} == {""}
     assert {c.meta["video_id"] for c in chunks if c.meta["source_name"] == "maggie-crowley"} == {"4LjddcccYIo"}
     again = ingest_paths([src], store, embedder)
-    assert again.chunks_added == 0 and again.chunks_removed == 0
+    assert again.chunks_added == 0
+    assert again.chunks_removed == 0
 
 
 @pytest.mark.parametrize("name", ["ryan-hoover", "adriel-frederick"])
 def test_odd_transcript_shapes_ingest(tmp_path: Path, embedder, name: str) -> None:  # type: ignore[no-untyped-def]
     store = _store(tmp_path / "store", embedder, tokens=256, overlap=0)
     report = ingest_paths([CORPUS / name / "transcript.md"], store, embedder)
-    assert report.chunks_added > 20 and not report.errors
+    assert report.chunks_added > 20
+    assert not report.errors

@@ -76,10 +76,12 @@ def test_notes_metadata_and_structure() -> None:
 def test_notes_wiki_links_render_label_and_keep_target_as_topic() -> None:
     src = _notes()
     text = " ".join(s.text for s in src.segments)
-    assert "[[" not in text and "]]" not in text
+    assert "[[" not in text
+    assert "]]" not in text
     assert "career advancement" in text  # label of [[career_growth_and_personal_development | career advancement]]
     assert "career_growth_and_personal_development" in src.meta.topics
-    assert "<a" not in text and "data-t" not in text
+    assert "<a" not in text
+    assert "data-t" not in text
 
 
 def test_notes_all_three_anchor_forms(tmp_path: Path) -> None:
