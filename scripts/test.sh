@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh --browser
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
-ruff check coach ingest evals bench tests
+ruff check .
 python -m pytest "$@"
