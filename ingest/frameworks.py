@@ -1,0 +1,73 @@
+"""Named frameworks recognised from structure: a heading followed by a numbered or bulleted list.
+
+Nothing here knows any particular framework. A run of list items under one
+heading becomes a framework named by that heading, each item a step with the
+time of its own first sentence. Steps are kept in source order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from itertools import groupby
+from typing import Any
+
+from ingest.segments import ParsedSource, Segment
+
+MIN_STEPS = 2
+
+
+@dataclass(frozen=True)
+class Step:
+    n: int
+    label: str
+    text: str
+    start_s: int
+
+
+@dataclass(frozen=True)
+class Framework:
+    name: str
+    heading_path: tuple[str, ...]
+    steps: tuple[Step, ...]
+    intro: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Framework:
+        steps = tuple(Step(**s) for s in data.get("steps", []))
+        return cls(
+            name=data["name"],
+            heading_path=tuple(data.get("heading_path", ())),
+            steps=steps,
+            intro=data.get("intro", ""),
+        )
+
+
+def _step(n: int, segments: list[Segment]) -> Step:
+    first = segments[0]
+    text = " ".join(s.text for s in segments)
+    label = first.label or first.text.rstrip(":.")
+    if len(label.split()) > 14:  # no bold lead: name the step by its opening words
+        label = " ".join(label.split()[:10]) + "…"
+    return Step(n=n, label=label, text=text, start_s=first.start_s)
+
+
+def extract_frameworks(source: ParsedSource) -> list[Framework]:
+    frameworks: list[Framework] = []
+    segments = source.segments
+    for heading_path, run in groupby(enumerate(segments), key=lambda p: p[1].heading_path):
+        items = list(run)
+        list_segments = [s for _, s in items if s.kind == "list_item"]
+        if not heading_path or not list_segments:
+            continue
+        blocks = [list(g) for _, g in groupby(list_segments, key=lambda s: s.block)]
+        if len(blocks) < MIN_STEPS:
+            continue
+        intro = " ".join(s.text for _, s in items if s.kind == "paragraph" and s.block < blocks[0][0].block)
+        if not intro:  # "### Steps of X" is usually introduced under its parent heading "## X"
+            intro = " ".join(s.text for s in segments if s.heading_path == heading_path[:-1] and s.kind == "paragraph")
+        steps = tuple(_step(i, block) for i, block in enumerate(blocks, start=1))
+        frameworks.append(Framework(name=heading_path[-1], heading_path=heading_path, steps=steps, intro=intro))
+    return frameworks
