@@ -25,7 +25,7 @@ def test_the_named_lists_in_the_notes_become_frameworks_with_timed_steps() -> No
     assert [s.start_s for s in found["How to Be Systematically Inventive"].steps] == [1830, 1857, 1879]
     assert len(found["Key Takeaways from Navigating Failure"].steps) == 7
     assert len(found["Top Factors for Success"].steps) == 2
-    assert [s.label for s in found["Strategies for Breaking Out"].steps][0] == "Practice Next-Level Skills"
+    assert next(s.label for s in found["Strategies for Breaking Out"].steps) == "Practice Next-Level Skills"
 
 
 def test_structure_not_names_drives_detection(tmp_path: Path) -> None:
@@ -37,6 +37,7 @@ def test_structure_not_names_drives_detection(tmp_path: Path) -> None:
     frameworks = extract_frameworks(parse_notes(tmp_path / "t.md", text))
     assert len(frameworks) == 1
     fw = frameworks[0]
-    assert fw.name == "How to brew" and fw.intro == "A calm method."
+    assert fw.name == "How to brew"
+    assert fw.intro == "A calm method."
     assert [(s.n, s.label, s.start_s) for s in fw.steps] == [(1, "Warm the pot", 60), (2, "Steep", 120)]
     assert Framework.from_dict(fw.to_dict()) == fw
