@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from coach.advisor import Advisor, AnswerEvent
+from coach.conversation import Situation
+from coach.frameworks import FrameworkIndex
 from coach.index import ensure_ready, limits, make_embedder, open_store
+from coach.llm import make_llm
 from coach.retrieval import Retriever
 from coach.settings import Settings
-from coach.types import Passage
+from coach.types import Answer, Passage
 from ingest.embedding import LocalEmbedder
 from ingest.pipeline import Progress, ingest_paths
 from ingest.report import IngestReport
@@ -31,6 +35,8 @@ class Coach:
         self.embedder = embedder
         self.llm = llm
         self.retriever = Retriever(store, embedder)
+        self.frameworks = FrameworkIndex(store, embedder)
+        self.advisor = Advisor(self.retriever, self.frameworks, settings, llm)
         self.startup_report: IngestReport | None = None
 
     @classmethod
@@ -41,10 +47,14 @@ class Coach:
         settings: Settings | None = None,
         progress: Progress | None = None,
     ) -> Coach:
-        """Open (and on first use build) the index. Raises StoreUnavailable with a readable message."""
+        """Open (and on first use build) the index. Raises StoreUnavailable with a readable message.
+
+        `llm` is a LangChain chat model; None takes `settings.llm` (offline unless configured).
+        """
         settings = settings or Settings()
         if store_dir is not None:
             settings = settings.model_copy(update={"store_dir": Path(store_dir)})
+        llm = llm if llm is not None else make_llm(settings)
         embedder = make_embedder(settings)
         store = open_store(settings, embedder)
         coach = cls(settings, store, embedder, llm)
@@ -56,3 +66,25 @@ class Coach:
 
     def retrieve(self, question: str, k: int = 5, mode: str = "hybrid") -> list[Passage]:
         return self.retriever.retrieve(question, k=k, mode=mode)
+
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Any] | None = None,
+        situation: Situation | Mapping[str, Any] | None = None,
+    ) -> Answer:
+        """A cited answer; raises QuestionError (readable) for an empty question or malformed history."""
+        return self.advisor.ask(question, history, _situation(situation))
+
+    def ask_stream(
+        self,
+        question: str,
+        history: Sequence[Any] | None = None,
+        situation: Situation | Mapping[str, Any] | None = None,
+    ) -> Iterator[AnswerEvent]:
+        """Text deltas as they are written, then one `final` event with the checked Answer."""
+        return self.advisor.stream(question, history, _situation(situation))
+
+
+def _situation(value: Situation | Mapping[str, Any] | None) -> Situation | None:
+    return value if isinstance(value, Situation) or value is None else Situation.from_mapping(value)

@@ -74,13 +74,16 @@ class Retriever:
             )
         return _Snapshot(version, passages, {p.id: i for i, p in enumerate(passages)}, matrix, retriever)
 
-    def retrieve(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Passage]:
+    def retrieve(
+        self, query: str, k: int = 5, mode: str = "hybrid", vector: np.ndarray | None = None
+    ) -> list[Passage]:
+        """Top-k passages; pass `vector` when the query's embedding is already at hand."""
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
         snap = self.snapshot()
         if not snap.passages or not query.strip():
             return []
-        qvec = self.embedder.encode([query])[0]
+        qvec = vector if vector is not None else self.embedder.encode([query])[0]
         rankings: list[list[int]] = []
         if mode in ("hybrid", "dense"):
             rankings.append(self._dense(snap, qvec))

@@ -30,6 +30,7 @@ class Framework:
     heading_path: tuple[str, ...]
     steps: tuple[Step, ...]
     intro: str = ""
+    intro_start_s: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,6 +43,7 @@ class Framework:
             heading_path=tuple(data.get("heading_path", ())),
             steps=steps,
             intro=data.get("intro", ""),
+            intro_start_s=data.get("intro_start_s"),
         )
 
 
@@ -65,9 +67,13 @@ def extract_frameworks(source: ParsedSource) -> list[Framework]:
         blocks = [list(g) for _, g in groupby(list_segments, key=lambda s: s.block)]
         if len(blocks) < MIN_STEPS:
             continue
-        intro = " ".join(s.text for _, s in items if s.kind == "paragraph" and s.block < blocks[0][0].block)
-        if not intro:  # "### Steps of X" is usually introduced under its parent heading "## X"
-            intro = " ".join(s.text for s in segments if s.heading_path == heading_path[:-1] and s.kind == "paragraph")
+        intro_segments = [s for _, s in items if s.kind == "paragraph" and s.block < blocks[0][0].block]
+        if not intro_segments:  # "### Steps of X" is usually introduced under its parent heading "## X"
+            intro_segments = [s for s in segments if s.heading_path == heading_path[:-1] and s.kind == "paragraph"]
+        intro = " ".join(s.text for s in intro_segments)
+        intro_start = intro_segments[0].start_s if intro_segments else None
         steps = tuple(_step(i, block) for i, block in enumerate(blocks, start=1))
-        frameworks.append(Framework(name=heading_path[-1], heading_path=heading_path, steps=steps, intro=intro))
+        frameworks.append(
+            Framework(heading_path[-1], heading_path, steps, intro=intro, intro_start_s=intro_start)
+        )
     return frameworks

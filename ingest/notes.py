@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from dataclasses import dataclass, field
@@ -158,10 +159,22 @@ def parse_notes(path: Path, text: str) -> ParsedSource:
     if not meta.has_youtube_id:
         warnings.append(f"video id {meta.video_id!r} is not a YouTube id; citations will have no link")
     segments = _timed_segments(raw)
+    if not meta.guest and (guest := _introduced_guest(segments)):
+        meta = dataclasses.replace(meta, guest=guest)
     untimed = sum(1 for s in segments if not s.timed)
     if untimed:
         warnings.append(f"{untimed} sentence(s) without their own timestamp took the nearest one")
     return ParsedSource(path=path, key="", format="notes", meta=meta, segments=segments, warnings=warnings)
+
+
+_INTRODUCED = re.compile(r"^([A-Z][a-z]+(?: [A-Z][a-zA-Z'-]+){1,2}), (?:a|an|the|who|former|now)\b")
+
+
+def _introduced_guest(segments: list[Segment]) -> str:
+    """Notes open by introducing their guest ("Ethan Evans, a former Vice President…"): use that name."""
+    first = next((s for s in segments if s.kind == "paragraph"), None)
+    match = _INTRODUCED.match(first.text) if first else None
+    return match.group(1) if match else ""
 
 
 def _timed_segments(raw: list[_Raw]) -> list[Segment]:

@@ -15,6 +15,7 @@ from typing import Any
 from ingest.chunking import Chunk, chunk_segments
 from ingest.dedup import SAME_EPISODE, minhash, similarity, title_names_guest
 from ingest.embedding import LocalEmbedder
+from ingest.frameworks import extract_frameworks
 from ingest.report import FileResult, IngestReport
 from ingest.segments import ParsedSource, SourceError
 from ingest.sources import discover, display_name, parse_file, source_key
@@ -123,6 +124,7 @@ def _ingest_one(
         key=key, path=str(path), name=name, format=source.format, file_sha=sha,
         video_id=source.meta.video_id, title=source.meta.title, guest=source.meta.guest,
         minhash=signature, warnings=list(source.warnings),
+        frameworks=[f.to_dict() for f in extract_frameworks(source)],
     )  # fmt: skip
     copy_of, conflict = _same_video(source, key, signature, records, shared)
     if copy_of:

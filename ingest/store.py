@@ -35,7 +35,8 @@ class IndexConfig:
     embed_model: str
     chunk_tokens: int
     overlap_tokens: int
-    parser_version: int = 1
+    # Bump when parsing or stored metadata changes: the index then rebuilds from its sources.
+    parser_version: int = 2
 
     @property
     def generation(self) -> str:
@@ -57,6 +58,7 @@ class SourceRecord:
     minhash: list[int] = field(default_factory=list)
     duplicate_of: str = ""
     warnings: list[str] = field(default_factory=list)
+    frameworks: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

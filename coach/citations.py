@@ -1,0 +1,143 @@
+"""Citations as data: `[n]` markers bound to stored passages, and every cited sentence checked.
+
+A citation points at the sentence inside a passage that best supports the claim,
+so its `start` is that sentence's own second rather than the chunk's first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from coach.types import Citation, Passage
+from ingest.chunking import split_sentences
+from ingest.embedding import LocalEmbedder
+
+MARKER = re.compile(r"\s?\[(\d{1,3})\]")
+# Cosine between a claim and the best sentence of the passage it cites, below which the claim is
+# called unsupported. Calibrated on the dev split (evals/calibrate.py prints the sweep and the choice).
+SUPPORT_THRESHOLD = 0.55
+# Sentences this short ("Here is how:") carry no claim worth checking.
+MIN_CLAIM_WORDS = 6
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One sentence of a passage with its own time."""
+
+    text: str
+    start: int
+    end: int
+
+
+def quotes_of(passage: Passage) -> list[Quote]:
+    """The passage's sentences with their own seconds (falls back to the chunk's times)."""
+    if passage.spans:
+        return [
+            Quote(passage.text[a:b].strip(), s, e) for a, b, s, e in passage.spans if passage.text[a:b].strip()
+        ]
+    return [Quote(s, passage.start, passage.end) for s in split_sentences(passage.text)]
+
+
+@dataclass
+class CitationBook:
+    """Numbers citations in order of first use; the same quote cited twice keeps its number."""
+
+    citations: list[Citation] = field(default_factory=list)
+
+    def cite(self, passage_id: str, video_id: str, title: str, guest: str, quote: Quote) -> int:
+        for c in self.citations:  # the same words at the same second are one source, however reached
+            if c.video_id == video_id and c.start == quote.start and (c.quote == quote.text or c.passage_id == passage_id):
+                return c.n
+        n = len(self.citations) + 1
+        self.citations.append(
+            Citation(n, video_id, quote.start, max(quote.end, quote.start), title, quote.text, passage_id, guest)
+        )
+        return n
+
+    def cite_passage(self, passage: Passage, quote: Quote) -> int:
+        return self.cite(passage.id, passage.video_id, passage.title, passage.guest, quote)
+
+
+def split_claims(text: str) -> list[str]:
+    """Sentences of an answer, keeping list items and lines apart."""
+    out: list[str] = []
+    for line in text.splitlines():
+        if line.strip():
+            out.extend(s for s in split_sentences(line.strip()) if s.strip())
+    return out
+
+
+@dataclass
+class CheckedAnswer:
+    text: str
+    citations: list[Citation]
+    dropped: list[str]
+    removed_markers: list[int]
+
+
+class CitationChecker:
+    """Verifies an LLM's `[n]` claims against the numbered passages it was given."""
+
+    def __init__(self, embedder: LocalEmbedder, threshold: float = SUPPORT_THRESHOLD) -> None:
+        self.embedder = embedder
+        self.threshold = threshold
+
+    def support(self, claims: list[str], passage: Passage) -> list[tuple[float, Quote]]:
+        """For each claim: the best cosine to any sentence of the passage, and that sentence."""
+        quotes = quotes_of(passage) or [Quote(passage.text, passage.start, passage.end)]
+        vectors = self.embedder.encode([_bare(c) for c in claims] + [q.text for q in quotes])
+        claim_vecs, quote_vecs = vectors[: len(claims)], vectors[len(claims) :]
+        sims = claim_vecs @ quote_vecs.T
+        best = np.argmax(sims, axis=1)
+        return [(float(sims[i, j]), quotes[j]) for i, j in enumerate(best)]
+
+    def check(self, text: str, passages: list[Passage]) -> CheckedAnswer:
+        book = CitationBook()
+        kept_lines: list[str] = []
+        dropped: list[str] = []
+        removed: list[int] = []
+        for line in text.splitlines():
+            if not line.strip():
+                kept_lines.append("")
+                continue
+            kept: list[str] = []
+            for claim in split_sentences(line.strip()):
+                numbers = [int(m) for m in MARKER.findall(claim)]
+                valid = [n for n in numbers if 1 <= n <= len(passages)]
+                removed.extend(n for n in numbers if n not in valid)
+                bare = _bare(claim)
+                if not valid:
+                    if len(bare.split()) < MIN_CLAIM_WORDS:
+                        kept.append(bare)  # connective text, no claim
+                    else:
+                        dropped.append(bare)
+                    continue
+                new_numbers: list[int] = []
+                for n in dict.fromkeys(valid):
+                    score, quote = self.support([bare], passages[n - 1])[0]
+                    if score >= self.threshold:
+                        new_numbers.append(book.cite_passage(passages[n - 1], quote))
+                if new_numbers:
+                    kept.append(_with_markers(bare, new_numbers))
+                else:
+                    dropped.append(bare)
+            if kept:
+                kept_lines.append(" ".join(kept))
+        body = re.sub(r"\n{3,}", "\n\n", "\n".join(kept_lines)).strip()
+        return CheckedAnswer(body, book.citations, dropped, sorted(set(removed)))
+
+
+def _bare(claim: str) -> str:
+    """The claim without its markers; keeps a final full stop where a marker preceded it."""
+    return re.sub(r"\s+([.!?,;:])", r"\1", MARKER.sub("", claim)).strip()
+
+
+def _with_markers(claim: str, numbers: list[int]) -> str:
+    marks = "".join(f"[{n}]" for n in numbers)
+    match = re.search(r"[.!?…]+[\"”’)]*$", claim)
+    if match:
+        return f"{claim[: match.start()]} {marks}{claim[match.start():]}"
+    return f"{claim} {marks}"

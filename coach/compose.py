@@ -1,0 +1,234 @@
+"""The offline composer: advice written only from retrieved passages, every sentence cited.
+
+It never invents a claim: each advice sentence is a source sentence (quoted
+verbatim in its citation), framed by a few words that come from the person's
+own message or from the framework's structure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from coach.citations import CitationBook, Quote, quotes_of
+from coach.frameworks import FrameworkMatch
+from coach.guard import is_injection
+from coach.phrasing import is_action
+from coach.types import Answer, Passage, youtube_url
+from ingest.chunking import split_sentences
+from ingest.embedding import LocalEmbedder
+from ingest.frameworks import Step
+
+_NUMBER_WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten".split())}
+_COUNT_CLAIM = re.compile(
+    r"\b(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten)[\s-]+(?:\w+[\s-]+)?(steps?|stages?|parts?|factors?|"
+    r"strategies|principles|lessons|takeaways)\b",
+    re.IGNORECASE,
+)
+_LOWER_OPENERS = frozenset(
+    "how what why when where which who whom whose should can could would will do does did is are am was were "
+    "have has had your you i my the a an i'm i've i'd any some is it".split()
+)
+_PRONOUNS = [
+    (r"\bI am\b", "you are"), (r"\bI'm\b", "you're"), (r"\bI've\b", "you've"), (r"\bI'd\b", "you'd"),
+    (r"\bI\b", "you"), (r"\bmy\b", "your"), (r"\bMy\b", "Your"), (r"\bme\b", "you"), (r"\bmine\b", "yours"),
+    (r"\bmyself\b", "yourself"), (r"\bwe\b", "you"), (r"\bour\b", "your"),
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Candidate:
+    passage: Passage
+    quote: Quote
+    score: float
+
+
+class OfflineComposer:
+    """Writes framework-based advice from passages without any language model."""
+
+    name = "offline"
+
+    def __init__(self, embedder: LocalEmbedder) -> None:
+        self.embedder = embedder
+
+    def compose(
+        self,
+        question: str,
+        query_vector: np.ndarray,
+        passages: list[Passage],
+        framework: FrameworkMatch | None,
+    ) -> Answer:
+        book = CitationBook()
+        candidates = self.rank_sentences(query_vector, passages)
+        lines: list[str] = []
+        correction = _count_correction(question, framework, book)
+        if correction:
+            lines += [correction, ""]
+        if framework:
+            lines += self._framework_part(question, query_vector, framework, book)
+            under = " > ".join(framework.item.framework.heading_path)
+            used = {c.quote for c in candidates if c.passage.heading.startswith(under)}
+            extra = [c for c in candidates if c.quote not in used][:2]
+            if extra:
+                lines += ["", "**Also from the sources**", *(_bullet(c, book) for c in extra)]
+        else:
+            lines += self._strategies_part(question, candidates, book)
+        text = "\n".join(lines).strip()
+        framework_data = framework_card(framework) if framework else None
+        return Answer(text=text, citations=book.citations, framework=framework_data, backend=self.name)
+
+    def rank_sentences(self, query_vector: np.ndarray, passages: list[Passage]) -> list[Candidate]:
+        """Source sentences of the passages, most relevant first (one embedding batch)."""
+        pool = [
+            (p, q)
+            for p in passages
+            for q in quotes_of(p)
+            if len(q.text.split()) >= 5 and not q.text.rstrip().endswith("?") and not is_injection(q.text)
+        ]
+        if not pool:
+            return []
+        vectors = self.embedder.encode([q.text for _, q in pool])
+        sims = vectors @ query_vector
+        # Passage rank counts too: the retriever saw more than the sentence alone.
+        rank_of = {p.id: r for r, p in enumerate(passages)}
+        scored = [Candidate(p, q, float(s) - 0.02 * rank_of[p.id]) for (p, q), s in zip(pool, sims, strict=True)]
+        scored.sort(key=lambda c: -c.score)
+        seen: set[str] = set()
+        unique: list[Candidate] = []
+        for c in scored:  # overlapping chunks repeat sentences
+            if c.quote.text not in seen:
+                seen.add(c.quote.text)
+                unique.append(c)
+        return unique
+
+    def _framework_part(
+        self, question: str, query_vector: np.ndarray, match: FrameworkMatch, book: CitationBook
+    ) -> list[str]:
+        item, fw = match.item, match.item.framework
+        who = item.guest or "the episode"
+        intro = _first_sentences(fw.intro, 1) or f"{fw.name} has {len(fw.steps)} steps."
+        at = fw.intro_start_s if fw.intro_start_s is not None else fw.steps[0].start_s
+        intro_n = book.cite(f"framework:{fw.name}", item.video_id, item.title, item.guest, Quote(intro, at, at))
+        lines = [
+            f"{_opening(question)} — {who} points to **{item.display_name}**: "
+            f"{_strip_end(intro)} [{intro_n}].",
+            "",
+        ]
+        step_vectors = self.embedder.encode([f"{s.label}. {s.text}" for s in fw.steps])
+        # The next step is the most relevant step that is an action, when the framework has actions at all.
+        fit = step_vectors @ query_vector + np.array([0.2 if is_action(s.label) else 0.0 for s in fw.steps])
+        closest = int(np.argmax(fit))
+        for step in fw.steps:
+            n = book.cite(f"framework:{fw.name}", item.video_id, item.title, item.guest, _step_quote(step))
+            body = _without_label(_first_sentences(step.text, 2), step.label)
+            lines.append(f"{step.n}. **{_strip_end(step.label)}** — {_strip_end(body)} [{n}].")
+        step = fw.steps[closest]
+        n = book.cite(f"framework:{fw.name}", item.video_id, item.title, item.guest, _step_quote(step))
+        lines += [
+            "",
+            f"**Your next step:** start with step {step.n}, *{_strip_end(step.label)}* — "
+            f"{_strip_end(_without_label(_first_sentences(step.text, 1), step.label))} [{n}].",
+        ]
+        return lines
+
+    def _strategies_part(self, question: str, candidates: list[Candidate], book: CitationBook) -> list[str]:
+        top = candidates[:4]
+        if not top:
+            return []
+        lead, rest = top[0], top[1:]
+        who = lead.passage.guest or "the episode"
+        lines = [f"{_opening(question)} — here is what {who} says: {_cited(lead, book)}", ""]
+        lines += [_bullet(c, book) for c in rest]
+        action = next((c for c in candidates[:8] if is_action(c.quote.text)), None)
+        if action:
+            lines += ["", f"**Your next step:** {_cited(action, book)}"]
+        return lines
+
+
+def echo(question: str, max_words: int = 16) -> str:
+    """The person's own words, turned to second person and shortened, to open the answer."""
+    first = split_sentences(question.strip())[0] if question.strip() else question
+    text = first.strip().rstrip("?.!")
+    for pattern, repl in _PRONOUNS:
+        text = re.sub(pattern, repl, text)
+    words = text.split()
+    text = " ".join(words[:max_words]) + ("…" if len(words) > max_words else "")
+    first_word = text.split(" ", 1)[0]
+    if first_word.lower() in _LOWER_OPENERS:  # "How do…" → "how do…", but "Ethan says…" keeps its capital
+        text = text[:1].lower() + text[1:]
+    return f"“{text}”"
+
+
+def _opening(question: str) -> str:
+    asked = split_sentences(question.strip())[:1] == [question.strip()] and question.strip().endswith("?")
+    return f"On your question — {echo(question)}" if asked else f"For what you describe — {echo(question)}"
+
+
+def _without_label(text: str, label: str) -> str:
+    """Step text often repeats its bold label ("Repeat: Continuously…"); say it once."""
+    bare = _strip_end(label).rstrip("…").strip('"“”')
+    if bare and text.lower().lstrip('"“').startswith(bare.lower()):
+        rest = text.lstrip('"“')[len(bare) :].lstrip('"”').lstrip(" :—-").strip()
+        return rest[:1].upper() + rest[1:] if rest else text
+    return text
+
+
+def _cited(c: Candidate, book: CitationBook) -> str:
+    n = book.cite_passage(c.passage, c.quote)
+    return f"{_strip_end(c.quote.text)} [{n}]."
+
+
+def _bullet(c: Candidate, book: CitationBook) -> str:
+    label = c.passage.heading.split(" > ")[-1] if c.passage.heading else c.passage.title
+    prefix = f"**{label}:** " if label else ""
+    return f"- {prefix}{_cited(c, book)}"
+
+
+def _first_sentences(text: str, n: int) -> str:
+    return " ".join(split_sentences(text)[:n]).strip()
+
+
+def _strip_end(text: str) -> str:
+    return text.strip().rstrip(".:;,").strip()
+
+
+def _step_quote(step: Step, text: str | None = None) -> Quote:
+    return Quote(text or _first_sentences(step.text, 2) or step.label, step.start_s, step.start_s)
+
+
+def _count_correction(question: str, match: FrameworkMatch | None, book: CitationBook) -> str:
+    """A question that miscounts a framework's steps gets corrected before the answer (false premise)."""
+    if not match:
+        return ""
+    fw = match.item.framework
+    for m in _COUNT_CLAIM.finditer(question):
+        said = m.group(1).lower()
+        claimed = int(said) if said.isdigit() else _NUMBER_WORDS.get(said, -1)
+        if claimed >= 0 and claimed != len(fw.steps):
+            item = match.item
+            n = book.cite(f"framework:{fw.name}", item.video_id, item.title, item.guest, _step_quote(fw.steps[0]))
+            return (
+                f"A correction first: the sources give **{item.display_name}** {len(fw.steps)} "
+                f"{m.group(2).lower() if m.group(2).lower().endswith('s') else m.group(2).lower() + 's'}, "
+                f"not {claimed} [{n}]."
+            )
+    return ""
+
+
+def framework_card(match: FrameworkMatch) -> dict[str, object]:
+    """The framework as data for a UI card: name, source, and each step with its second and link."""
+    item, fw = match.item, match.item.framework
+    return {
+        "name": item.display_name,
+        "heading_path": list(fw.heading_path),
+        "video_id": item.video_id,
+        "title": item.title,
+        "guest": item.guest,
+        "score": match.score,
+        "steps": [
+            {"n": s.n, "label": s.label, "text": s.text, "start": s.start_s, "url": youtube_url(item.video_id, s.start_s)}
+            for s in fw.steps
+        ],
+    }

@@ -1,0 +1,79 @@
+"""The conversation around a question: history, the person's situation, and the query they imply."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from coach.guard import QuestionError
+
+ROLES = ("user", "assistant")
+MAX_HISTORY_TURNS = 12
+MAX_TURN_CHARS = 4000
+# A follow-up leans on what came before when it is short or points back ("it", "that", "there").
+_ANAPHORA = re.compile(r"\b(it|that|this|these|those|them|they|there|he|she|his|her|same|more|else)\b", re.IGNORECASE)
+_SHORT_WORDS = 12
+
+Turn = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Optional intake: who the person is, what they want, how things are with their manager."""
+
+    level: str = ""
+    goal: str = ""
+    manager: str = ""
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> Situation:
+        data = data or {}
+        return cls(**{k: str(data.get(k) or "").strip()[:500] for k in ("level", "goal", "manager")})
+
+    def describe(self) -> str:
+        parts = [
+            f"I am {self.level}." if self.level else "",
+            f"My goal: {self.goal}." if self.goal else "",
+            f"With my manager: {self.manager}." if self.manager else "",
+        ]
+        return " ".join(p for p in parts if p)
+
+    def __bool__(self) -> bool:
+        return bool(self.level or self.goal or self.manager)
+
+
+def normalize_history(history: Iterable[Any] | None) -> list[Turn]:
+    """Accept (role, text) pairs or {"role", "content"} dicts; keep the recent, bounded part."""
+    turns: list[Turn] = []
+    for item in history or []:
+        if isinstance(item, Mapping):
+            role, text = item.get("role"), item.get("content", item.get("text"))
+        elif isinstance(item, Sequence) and not isinstance(item, str) and len(item) == 2:
+            role, text = item
+        else:
+            raise QuestionError("history must be a list of [role, text] pairs, role being 'user' or 'assistant'")
+        role = str(role).lower()
+        if role not in ROLES:
+            raise QuestionError(f"history role {role!r} is not 'user' or 'assistant'")
+        if isinstance(text, str) and text.strip():
+            turns.append((role, text.strip()[:MAX_TURN_CHARS]))
+    return turns[-MAX_HISTORY_TURNS:]
+
+
+def is_follow_up(question: str, history: Sequence[Turn]) -> bool:
+    return any(r == "user" for r, _ in history) and (
+        len(question.split()) <= _SHORT_WORDS or bool(_ANAPHORA.search(question))
+    )
+
+
+def retrieval_query(question: str, history: Sequence[Turn], situation: Situation | None = None) -> str:
+    """What to search for: the question, plus the last user turn when it is a follow-up, plus the intake."""
+    parts = []
+    if is_follow_up(question, history):
+        parts.append(next(t for r, t in reversed(history) if r == "user"))
+    parts.append(question)
+    if situation:
+        parts.append(situation.describe())
+    return " ".join(parts)

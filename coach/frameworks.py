@@ -1,0 +1,122 @@
+"""Pick the framework that fits a situation, from the frameworks ingestion found in each source.
+
+A framework fits when the passages retrieved for the question sit under its
+heading, or when the question reads like the framework itself (cosine to its
+name, intro and step labels). Nothing here knows any particular framework.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from coach.types import Passage
+from ingest.embedding import LocalEmbedder
+from ingest.frameworks import Framework
+from ingest.store import ChunkStore
+
+# Calibrated on the dev split of evals/datasets/notes.jsonl (evals/calibrate.py prints the sweep).
+FIT_THRESHOLD = 0.45
+_HOW_TO = re.compile(
+    r"\b(steps?|strateg(y|ies)|how to|ways?|tips|takeaways|lessons|factors|practices|playbook|framework|guide|habits|"
+    r"principles|rules|checklist|loop|method)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class SourcedFramework:
+    framework: Framework
+    video_id: str
+    title: str
+    guest: str
+    source: str
+
+    @property
+    def display_name(self) -> str:
+        """"Steps of the Magic Loop" says more with its parent: "The Magic Loop … — Steps of …"."""
+        path = self.framework.heading_path
+        return " — ".join(path[-2:]) if len(path) > 1 else path[-1]
+
+
+@dataclass(frozen=True)
+class FrameworkMatch:
+    item: SourcedFramework
+    score: float
+
+
+class FrameworkIndex:
+    """Frameworks of all committed sources, with one vector each; rebuilt when the manifest changes."""
+
+    def __init__(self, store: ChunkStore, embedder: LocalEmbedder) -> None:
+        self.store = store
+        self.embedder = embedder
+        self._version = -1
+        self._items: list[SourcedFramework] = []
+        self._vectors = np.zeros((0, 1), dtype=np.float32)
+        self._lock = threading.Lock()
+
+    def items(self) -> list[SourcedFramework]:
+        self._refresh()
+        return list(self._items)
+
+    def _refresh(self) -> None:
+        version = int(self.store.manifest.count())
+        with self._lock:
+            if version == self._version:
+                return
+            items = [
+                SourcedFramework(Framework.from_dict(f), r.video_id, r.title, r.guest, r.name)
+                for r in self.store.records().values()
+                if not r.duplicate_of
+                for f in r.frameworks
+            ]
+            texts = [_describe(i.framework) for i in items]
+            self._vectors = self.embedder.encode(texts) if texts else np.zeros((0, 1), dtype=np.float32)
+            self._items = items
+            self._version = version
+
+    def match(self, query_vector: np.ndarray, passages: list[Passage]) -> FrameworkMatch | None:
+        """Best-fitting framework for a question, or None when none fits well enough."""
+        self._refresh()
+        if not self._items:
+            return None
+        best = self.best(query_vector, passages)
+        return best if best and best.score >= FIT_THRESHOLD else None
+
+    def best(self, query_vector: np.ndarray, passages: list[Passage]) -> FrameworkMatch | None:
+        """Like `match` but without the threshold (for calibration)."""
+        self._refresh()
+        scored = [
+            FrameworkMatch(item, round(_fit(float(c), item, passages), 4))
+            for item, c in zip(self._items, self._vectors @ query_vector, strict=True)
+        ]
+        return max(scored, key=lambda m: m.score, default=None)
+
+
+def _fit(cosine: float, item: SourcedFramework, passages: list[Passage]) -> float:
+    # A coach walks people through moves: a list headed "Strategies…" or "How to…" beats a list of causes.
+    how_to = 0.15 if _HOW_TO.search(item.framework.name) else 0.0
+    return 0.5 * cosine + 0.5 * _placement(item, passages) + how_to
+
+
+def _describe(f: Framework) -> str:
+    steps = "; ".join(s.label for s in f.steps)
+    return f"{' > '.join(f.heading_path)}. {f.intro} Steps: {steps}"
+
+
+def _placement(item: SourcedFramework, passages: list[Passage]) -> float:
+    """How strongly the top passages sit under this framework's heading, rank-weighted (1.0 = top hit)."""
+    prefix = " > ".join(item.framework.heading_path)
+    score = 0.0
+    for rank, p in enumerate(passages[:8]):
+        same_source = (p.video_id and p.video_id == item.video_id) or p.source == item.source
+        if not same_source:
+            continue
+        # A passage under a sub-heading counts for the parent less than for the sub-heading's own list.
+        fit = 1.0 if p.heading == prefix else 0.6 if p.heading.startswith(prefix + " > ") else 0.0
+        score = max(score, fit / (1 + 0.5 * rank))
+    return score

@@ -1,0 +1,60 @@
+"""Checks on what a person typed, before any retrieval: empty, huge, hostile or out of scope."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+
+class QuestionError(ValueError):
+    """The question cannot be answered as given; the message is meant for the person."""
+
+
+@dataclass
+class CleanQuestion:
+    text: str
+    notices: list[str] = field(default_factory=list)
+
+
+# Requests aimed at the assistant's rules rather than at career advice. Matching them decides the
+# refusal wording; the real protection is that no retrieved or typed text is ever executed as an
+# instruction (the offline composer only quotes sources; LLM prompts fence them as data).
+_INJECTION = re.compile(
+    r"\b(ignore|disregard|forget|override|bypass)\b[^.?!\n]{0,40}\b(instructions?|rules?|prompts?|guidelines|guardrails)\b"
+    r"|\b(reveal|print|show|repeat|output|leak|tell me)\b[^.?!\n]{0,30}"
+    r"\b(system|hidden|initial|your)\s+(prompt|instructions)\b"
+    r"|\byou are now\b|\bdeveloper mode\b|\bjailbreak\b|\bDAN\b",
+    re.IGNORECASE,
+)
+_CODE_REQUEST = re.compile(
+    r"\b(write|generate|give me|create|fix|debug)\b[^.?!\n]{0,40}"
+    r"\b(code|script|function|program|class|regex|sql|python|javascript|typescript|java|c\+\+|bash)\b",
+    re.IGNORECASE,
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_question(raw: str | None, max_chars: int) -> CleanQuestion:
+    """Normalise a question; raise QuestionError when there is nothing to answer."""
+    text = unicodedata.normalize("NFKC", raw or "")
+    text = _CONTROL.sub("", text).strip()
+    if not re.search(r"\w", text):
+        raise QuestionError("Please describe your situation or ask a question — the message was empty.")
+    notices: list[str] = []
+    if len(text) > max_chars:
+        notices.append(
+            f"Your message was {len(text):,} characters long; I read the first {max_chars:,}. "
+            "A few sentences about your situation work best."
+        )
+        cut = text[:max_chars]
+        text = cut[: cut.rfind(" ")] if " " in cut[max_chars // 2 :] else cut
+    return CleanQuestion(text, notices)
+
+
+def is_injection(text: str) -> bool:
+    return bool(_INJECTION.search(text))
+
+
+def is_code_request(text: str) -> bool:
+    return bool(_CODE_REQUEST.search(text))
