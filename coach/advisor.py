@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from coach.citations import CitationChecker
-from coach.compose import OfflineComposer, framework_card
+from coach.compose import Candidate, OfflineComposer, framework_card
 from coach.conversation import Situation, Turn, normalize_history, retrieval_query
 from coach.coverage import covered_topics
 from coach.frameworks import FrameworkIndex, FrameworkMatch
@@ -23,9 +23,11 @@ from coach.retrieval import Retriever
 from coach.settings import Settings
 from coach.types import Answer, Passage
 
-# Best passage cosine below which the sources are taken not to cover the question.
-# Calibrated on the dev split of evals/datasets/notes.jsonl (evals/calibrate.py).
-REFUSE_BELOW = 0.30
+# Evidence (best cosine of the question to a retrieved passage or to one of its sentences) below
+# which the sources are taken not to cover the question. Sentence level matters for short
+# messages ("my manager ignores me") that no 128-token chunk resembles as a whole.
+# Calibrated on the dev split of evals/datasets/notes.jsonl: `python -m evals.calibrate`.
+REFUSE_BELOW = 0.26
 
 
 @dataclass(frozen=True)
@@ -80,14 +82,15 @@ class Advisor:
             yield self._final(self._decline(text, qvec, cleaned.notices))
             return
         passages = self.retriever.retrieve(query, k=self.settings.top_k, vector=qvec)
-        if not passages or max(p.score for p in passages) < self.refuse_below:
+        candidates = self.composer.rank_sentences(qvec, passages)
+        if evidence(passages, candidates) < self.refuse_below:
             yield self._final(self._decline(text, qvec, cleaned.notices))
             return
         framework = self.frameworks.match(qvec, passages)
         if self.llm is not None:
             yield from self._from_llm(text, turns, situation, qvec, passages, framework, cleaned.notices)
             return
-        answer = self.composer.compose(text, qvec, passages, framework)
+        answer = self.composer.compose(text, qvec, passages, framework, candidates)
         answer.notices = cleaned.notices + answer.notices
         yield from _replay(answer)
 
@@ -174,6 +177,11 @@ class Advisor:
     @staticmethod
     def _final(answer: Answer) -> AnswerEvent:
         return AnswerEvent("final", answer.text, answer)
+
+
+def evidence(passages: list[Passage], candidates: list[Candidate]) -> float:
+    """How well the sources cover a question: the best passage or sentence cosine (0 when nothing)."""
+    return max([p.score for p in passages] + [c.cosine for c in candidates], default=0.0)
 
 
 def _replay(answer: Answer) -> Iterator[AnswerEvent]:

@@ -140,6 +140,88 @@ def retrieve(
         out.print("No passages found.")
 
 
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your situation or question.")],
+    history: Annotated[
+        Path | None, typer.Option("--history", help="JSON file: [[role, text], …] or [{role, content}, …].")
+    ] = None,
+    level: Annotated[str, typer.Option(help="Your level or role, e.g. 'senior manager'.")] = "",
+    goal: Annotated[str, typer.Option(help="What you want, e.g. 'get promoted to director'.")] = "",
+    manager: Annotated[str, typer.Option(help="How things are with your manager.")] = "",
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Get advice grounded in the sources, every sentence linked to the second it was said."""
+    from coach.conversation import Situation
+    from coach.guard import QuestionError
+
+    if not question.strip():
+        _fail("the question is empty: describe your situation or ask something")
+    turns = _read_history(history) if history else []
+    coach = _open(store, show_progress=not as_json)
+    situation = Situation(level=level, goal=goal, manager=manager)
+    try:
+        answer = _answer(coach, question, turns, situation, live=not as_json and out.is_terminal)
+    except QuestionError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        out.print_json(json.dumps({"question": question, **answer.to_dict()}))
+        return
+    _print_answer(answer)
+
+
+def _answer(coach: Coach, question: str, turns: list[Any], situation: Any, live: bool) -> Any:
+    """Stream an LLM's draft while it is written (terminal only), then return the checked answer."""
+    if not live or coach.llm is None:
+        return coach.ask(question, turns, situation)
+    from rich.live import Live
+    from rich.text import Text
+
+    draft = Text(style="dim")
+    final = None
+    with Live(draft, console=out, transient=True, refresh_per_second=8):
+        for event in coach.ask_stream(question, turns, situation):
+            if event.kind == "delta":
+                draft.append(event.text)
+            else:
+                final = event.answer
+    return final
+
+
+def _print_answer(answer: Any) -> None:
+    from rich.markdown import Markdown
+
+    for notice in answer.notices:
+        err.print(f"[yellow]note:[/] {notice}")
+    out.print(Markdown(answer.text))
+    if answer.flagged:
+        err.print(f"[yellow]{len(answer.flagged)} unsupported sentence(s) removed.[/]")
+    if answer.citations:
+        out.print("\n[bold]Sources[/]")
+        for c in answer.citations:
+            from ingest.timestamps import format_time
+
+            out.print(f"[bold][{c.n}][/] {c.title} @ {format_time(c.start)} — [link={c.url}]{c.url}[/link]")
+            out.print(f"    “{c.quote[:300]}”", highlight=False)
+    out.print(f"[dim]answered by: {answer.backend}[/]")
+
+
+def _read_history(path: Path) -> list[Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        _fail(f"history file not found: {path}")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _fail(f"history file {path} is not readable JSON: {exc}")
+    if isinstance(data, dict):
+        data = data.get("history", data.get("messages"))
+    if not isinstance(data, list):
+        _fail(f"history file {path} must hold a JSON list of [role, text] pairs")
+    return data
+
+
 def _fail(message: str, code: int = 2) -> None:
     err.print(f"[red]error:[/] {message}")
     raise typer.Exit(code)
@@ -165,9 +247,12 @@ def main(argv: list[str] | None = None) -> Any:
             sys.exit(exc.exit_code)
         if os.environ.get("COACH_DEBUG"):
             raise
+        from coach.guard import QuestionError
+        from coach.llm import LLMConfigError
         from ingest.store import StoreUnavailable
 
-        hint = "" if isinstance(exc, StoreUnavailable) else " (set COACH_DEBUG=1 for details)"
+        readable = isinstance(exc, StoreUnavailable | QuestionError | LLMConfigError)
+        hint = "" if readable else " (set COACH_DEBUG=1 for details)"
         err.print(f"[red]error:[/] {exc}{hint}")
         sys.exit(1)
 

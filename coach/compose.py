@@ -42,7 +42,8 @@ _PRONOUNS = [
 class Candidate:
     passage: Passage
     quote: Quote
-    score: float
+    score: float  # ranking score: cosine, less a little per passage rank
+    cosine: float  # the sentence's own cosine to the query
 
 
 class OfflineComposer:
@@ -59,9 +60,12 @@ class OfflineComposer:
         query_vector: np.ndarray,
         passages: list[Passage],
         framework: FrameworkMatch | None,
+        candidates: list[Candidate] | None = None,
     ) -> Answer:
+        """`candidates` from `rank_sentences`, when the caller already ranked them."""
         book = CitationBook()
-        candidates = self.rank_sentences(query_vector, passages)
+        if candidates is None:
+            candidates = self.rank_sentences(query_vector, passages)
         lines: list[str] = []
         correction = _count_correction(question, framework, book)
         if correction:
@@ -93,7 +97,9 @@ class OfflineComposer:
         sims = vectors @ query_vector
         # Passage rank counts too: the retriever saw more than the sentence alone.
         rank_of = {p.id: r for r, p in enumerate(passages)}
-        scored = [Candidate(p, q, float(s) - 0.02 * rank_of[p.id]) for (p, q), s in zip(pool, sims, strict=True)]
+        scored = [
+            Candidate(p, q, float(s) - 0.02 * rank_of[p.id], float(s)) for (p, q), s in zip(pool, sims, strict=True)
+        ]
         scored.sort(key=lambda c: -c.score)
         seen: set[str] = set()
         unique: list[Candidate] = []
@@ -110,7 +116,8 @@ class OfflineComposer:
         who = item.guest or "the episode"
         intro = _first_sentences(fw.intro, 1) or f"{fw.name} has {len(fw.steps)} steps."
         at = fw.intro_start_s if fw.intro_start_s is not None else fw.steps[0].start_s
-        intro_n = book.cite(f"framework:{fw.name}", item.video_id, item.title, item.guest, Quote(intro, at, at))
+        until = fw.intro_end_s if fw.intro_end_s is not None and fw.intro_end_s >= at else at
+        intro_n = book.cite(f"framework:{fw.name}", item.video_id, item.title, item.guest, Quote(intro, at, until))
         lines = [
             f"{_opening(question)} — {who} points to **{item.display_name}**: "
             f"{_strip_end(intro)} [{intro_n}].",
@@ -123,7 +130,7 @@ class OfflineComposer:
         for step in fw.steps:
             n = book.cite(f"framework:{fw.name}", item.video_id, item.title, item.guest, _step_quote(step))
             body = _without_label(_first_sentences(step.text, 2), step.label)
-            lines.append(f"{step.n}. **{_strip_end(step.label)}** — {_strip_end(body)} [{n}].")
+            lines.append(f"{step.n}. **{_strip_end(step.label)}** — {_marked(body, n)}")
         step = fw.steps[closest]
         n = book.cite(f"framework:{fw.name}", item.video_id, item.title, item.guest, _step_quote(step))
         lines += [
@@ -184,6 +191,11 @@ def _bullet(c: Candidate, book: CitationBook) -> str:
     label = c.passage.heading.split(" > ")[-1] if c.passage.heading else c.passage.title
     prefix = f"**{label}:** " if label else ""
     return f"- {prefix}{_cited(c, book)}"
+
+
+def _marked(text: str, n: int) -> str:
+    """Each sentence of a quoted body gets the marker, so no sentence stands uncited."""
+    return " ".join(f"{_strip_end(s)} [{n}]." for s in split_sentences(text) if _strip_end(s))
 
 
 def _first_sentences(text: str, n: int) -> str:

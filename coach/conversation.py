@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coach.guard import QuestionError
+from ingest.chunking import split_sentences
 
 ROLES = ("user", "assistant")
 MAX_HISTORY_TURNS = 12
@@ -68,12 +69,24 @@ def is_follow_up(question: str, history: Sequence[Turn]) -> bool:
     )
 
 
+def condense(text: str, max_sentences: int = 6) -> str:
+    """A long message as its distinct sentences, opening and closing ones kept (where the ask usually is).
+
+    Pasted or repeated text otherwise drowns the embedding, which only sees 256 word pieces.
+    """
+    distinct = list(dict.fromkeys(s.strip() for s in split_sentences(text) if s.strip()))
+    if len(distinct) <= max_sentences:
+        return " ".join(distinct)
+    half = max_sentences // 2
+    return " ".join(distinct[:half] + distinct[-half:])
+
+
 def retrieval_query(question: str, history: Sequence[Turn], situation: Situation | None = None) -> str:
     """What to search for: the question, plus the last user turn when it is a follow-up, plus the intake."""
     parts = []
     if is_follow_up(question, history):
-        parts.append(next(t for r, t in reversed(history) if r == "user"))
-    parts.append(question)
+        parts.append(condense(next(t for r, t in reversed(history) if r == "user"), 2))
+    parts.append(condense(question))
     if situation:
         parts.append(situation.describe())
     return " ".join(parts)

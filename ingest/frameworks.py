@@ -31,6 +31,7 @@ class Framework:
     steps: tuple[Step, ...]
     intro: str = ""
     intro_start_s: int | None = None
+    intro_end_s: int | None = None  # end of the intro's first paragraph
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,6 +45,7 @@ class Framework:
             steps=steps,
             intro=data.get("intro", ""),
             intro_start_s=data.get("intro_start_s"),
+            intro_end_s=data.get("intro_end_s"),
         )
 
 
@@ -72,8 +74,10 @@ def extract_frameworks(source: ParsedSource) -> list[Framework]:
             intro_segments = [s for s in segments if s.heading_path == heading_path[:-1] and s.kind == "paragraph"]
         intro = " ".join(s.text for s in intro_segments)
         intro_start = intro_segments[0].start_s if intro_segments else None
+        first_paragraph = [s for s in intro_segments if s.block == intro_segments[0].block]
+        intro_end = max(s.end_s for s in first_paragraph) if first_paragraph else None
         steps = tuple(_step(i, block) for i, block in enumerate(blocks, start=1))
         frameworks.append(
-            Framework(heading_path[-1], heading_path, steps, intro=intro, intro_start_s=intro_start)
+            Framework(heading_path[-1], heading_path, steps, intro, intro_start, intro_end)
         )
     return frameworks

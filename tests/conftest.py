@@ -72,3 +72,25 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.fail(f"the shared corpus is missing at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture(scope="session")
+def bundled(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path):  # type: ignore[no-untyped-def]
+    """A Coach on the bundled corpus, built once per session (offline composer)."""
+    from coach import Coach
+    from coach.settings import Settings
+
+    settings = Settings(store_dir=tmp_path_factory.mktemp("bundled") / "store", cache_dir=cache_dir, data_dir=ROOT / "data")
+    return Coach.open(settings=settings)
+
+
+@pytest.fixture
+def coach_with_llm(bundled):  # type: ignore[no-untyped-def]
+    """Build a Coach sharing the bundled index but answering with the given chat model."""
+    from coach.api import Coach
+
+    def build(llm, **settings_update):  # type: ignore[no-untyped-def]
+        settings = bundled.settings.model_copy(update=settings_update)
+        return Coach(settings, bundled.store, bundled.embedder, llm)
+
+    return build

@@ -1,0 +1,54 @@
+"""Evaluation cases, loaded from `evals/datasets/*.jsonl` (format in evals/datasets/SCHEMA.md)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DATASETS = Path(__file__).resolve().parent / "datasets"
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    kind: str
+    question: str
+    split: str
+    history: list[tuple[str, str]] = field(default_factory=list)
+    gold_times: list[int] = field(default_factory=list)
+    gold_video_ids: list[str] = field(default_factory=list)
+    must_mention: list[str] = field(default_factory=list)
+    expect_refusal: bool = False
+    framework: str | None = None
+    premise_false: str | None = None
+
+    @property
+    def answerable(self) -> bool:
+        return not self.expect_refusal
+
+
+def load(name: str = "notes", split: str | None = None) -> list[Case]:
+    """Cases of one dataset, optionally only the `dev` or `test` split."""
+    cases = []
+    with (DATASETS / f"{name}.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            cases.append(
+                Case(
+                    id=row["id"],
+                    kind=row.get("kind", "corpus"),
+                    question=row["question"],
+                    split=row.get("split", "dev"),
+                    history=[(r, t) for r, t in row.get("history", [])],
+                    gold_times=[int(t) for t in row.get("gold_times", [])],
+                    gold_video_ids=list(row.get("gold_video_ids", [])),
+                    must_mention=list(row.get("must_mention", [])),
+                    expect_refusal=bool(row.get("expect_refusal", False)),
+                    framework=row.get("framework"),
+                    premise_false=row.get("premise_false"),
+                )
+            )
+    return [c for c in cases if split is None or c.split == split]
