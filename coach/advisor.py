@@ -27,7 +27,7 @@ from coach.types import Answer, Passage
 # which the sources are taken not to cover the question. Sentence level matters for short
 # messages ("my manager ignores me") that no 128-token chunk resembles as a whole.
 # Calibrated on the dev split of evals/datasets/notes.jsonl: `python -m evals.calibrate`.
-REFUSE_BELOW = 0.26
+REFUSE_BELOW = 0.291
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ class Advisor:
             answer = self.composer.compose(text, qvec, passages, framework)
             answer.notices = [*notices, "The language model's answer had no sentence its sources support; "
                               "this answer comes from the offline composer."]  # fmt: skip
-            answer.flagged = checked.dropped
+            answer.flagged = list(dict.fromkeys(checked.dropped))
             yield self._final(answer)
             return
         out_notices = list(notices)
@@ -170,7 +170,7 @@ class Advisor:
             framework=framework_card(framework) if framework else None,
             notices=out_notices,
             backend=str(backend),
-            flagged=checked.dropped,
+            flagged=list(dict.fromkeys(checked.dropped)),
         )
         yield self._final(answer)
 

@@ -63,9 +63,12 @@ def test_manager_situation_walks_the_magic_loop_step_by_step(bundled) -> None:  
     answer = bundled.ask("My manager never talks about my career or my growth. What can I do?")
     assert not answer.refused
     card = answer.framework
-    assert card is not None and "Magic Loop" in card["name"]
+    assert card is not None
+    assert "Magic Loop" in card["name"]
     expected = _hand_list("Steps of the Magic Loop")
-    assert [s["label"].rstrip("…") for s in card["steps"]] == [e[: len(s["label"].rstrip("…"))] for e, s in zip(expected, card["steps"], strict=True)]
+    assert len(card["steps"]) == len(expected)
+    for step, label in zip(card["steps"], expected, strict=True):  # long labels are shortened with "…"
+        assert label.startswith(step["label"].rstrip("…"))
     times = {s["label"]: s["start"] for s in card["steps"]}
     assert times["Ask your boss how you can help"] == 391  # 00:06:31, read by hand
     # the steps appear in the answer text in order, each with its own citation at its own second
