@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Career coaching grounded in cited sources.")
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error line must stay one greppable line
 
 StoreOpt = Annotated[Path | None, typer.Option("--store", help="Store directory (default: COACH_STORE_DIR).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
