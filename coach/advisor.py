@@ -90,7 +90,7 @@ class Advisor:
         if self.llm is not None:
             yield from self._from_llm(text, turns, situation, qvec, passages, framework, cleaned.notices)
             return
-        answer = self.composer.compose(text, qvec, passages, framework, candidates)
+        answer = self.composer.compose(text, qvec, passages, framework, candidates, situation)
         answer.notices = cleaned.notices + answer.notices
         yield from _replay(answer)
 
@@ -141,7 +141,7 @@ class Advisor:
                 yield AnswerEvent("delta", piece)
         except Exception as exc:  # any transport or server failure: the offline composer still answers
             reason = _reason(exc)
-            answer = self.composer.compose(text, qvec, passages, framework)
+            answer = self.composer.compose(text, qvec, passages, framework, situation=situation)
             answer.notices = [*notices, f"The language model could not be reached ({reason}); "
                               "this answer comes from the offline composer."]  # fmt: skip
             yield self._final(answer)
@@ -152,7 +152,7 @@ class Advisor:
             return
         checked = self.checker.check(raw, passages)
         if not checked.citations:
-            answer = self.composer.compose(text, qvec, passages, framework)
+            answer = self.composer.compose(text, qvec, passages, framework, situation=situation)
             answer.notices = [*notices, "The language model's answer had no sentence its sources support; "
                               "this answer comes from the offline composer."]  # fmt: skip
             answer.flagged = list(dict.fromkeys(checked.dropped))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coach.citations import CitationBook, Quote, quotes_of
+from coach.conversation import Situation
 from coach.frameworks import FrameworkMatch
 from coach.guard import is_injection
 from coach.phrasing import is_action
@@ -61,24 +62,26 @@ class OfflineComposer:
         passages: list[Passage],
         framework: FrameworkMatch | None,
         candidates: list[Candidate] | None = None,
+        situation: Situation | None = None,
     ) -> Answer:
         """`candidates` from `rank_sentences`, when the caller already ranked them."""
         book = CitationBook()
         if candidates is None:
             candidates = self.rank_sentences(query_vector, passages)
+        opening = _opening(question) + _context(situation)
         lines: list[str] = []
         correction = _count_correction(question, framework, book)
         if correction:
             lines += [correction, ""]
         if framework:
-            lines += self._framework_part(question, query_vector, framework, book)
+            lines += self._framework_part(opening, question, query_vector, framework, book)
             under = " > ".join(framework.item.framework.heading_path)
             used = {c.quote for c in candidates if c.passage.heading.startswith(under)}
             extra = [c for c in candidates if c.quote not in used][:2]
             if extra:
                 lines += ["", "**Also from the sources**", *(_bullet(c, book) for c in extra)]
         else:
-            lines += self._strategies_part(question, candidates, book)
+            lines += self._strategies_part(opening, candidates, book)
         text = "\n".join(lines).strip()
         framework_data = framework_card(framework) if framework else None
         return Answer(text=text, citations=book.citations, framework=framework_data, backend=self.name)
@@ -110,7 +113,7 @@ class OfflineComposer:
         return unique
 
     def _framework_part(
-        self, question: str, query_vector: np.ndarray, match: FrameworkMatch, book: CitationBook
+        self, opening: str, question: str, query_vector: np.ndarray, match: FrameworkMatch, book: CitationBook
     ) -> list[str]:
         item, fw = match.item, match.item.framework
         who = item.guest or "the episode"
@@ -119,7 +122,7 @@ class OfflineComposer:
         until = fw.intro_end_s if fw.intro_end_s is not None and fw.intro_end_s >= at else at
         intro_n = book.cite(f"framework:{fw.name}", item.video_id, item.title, item.guest, Quote(intro, at, until))
         lines = [
-            f"{_opening(question)} — {who} points to **{item.display_name}**: "
+            f"{opening} — {who} points to **{item.display_name}**: "
             f"{_strip_end(intro)} [{intro_n}].",
             "",
         ]
@@ -135,18 +138,19 @@ class OfflineComposer:
         n = book.cite(f"framework:{fw.name}", item.video_id, item.title, item.guest, _step_quote(step))
         lines += [
             "",
-            f"**Your next step:** start with step {step.n}, *{_strip_end(step.label)}* — "
+            f"**Your next step:** with {echo(question, 8)} in mind, start with step {step.n}, "
+            f"*{_strip_end(step.label)}* — "
             f"{_strip_end(_without_label(_first_sentences(step.text, 1), step.label))} [{n}].",
         ]
         return lines
 
-    def _strategies_part(self, question: str, candidates: list[Candidate], book: CitationBook) -> list[str]:
+    def _strategies_part(self, opening: str, candidates: list[Candidate], book: CitationBook) -> list[str]:
         top = candidates[:4]
         if not top:
             return []
         lead, rest = top[0], top[1:]
         who = lead.passage.guest or "the episode"
-        lines = [f"{_opening(question)} — here is what {who} says: {_cited(lead, book)}", ""]
+        lines = [f"{opening} — here is what {who} says: {_cited(lead, book)}", ""]
         lines += [_bullet(c, book) for c in rest]
         action = next((c for c in candidates[:8] if is_action(c.quote.text)), None)
         if action:
@@ -171,6 +175,27 @@ def echo(question: str, max_words: int = 16) -> str:
 def _opening(question: str) -> str:
     asked = split_sentences(question.strip())[:1] == [question.strip()] and question.strip().endswith("?")
     return f"On your question — {echo(question)}" if asked else f"For what you describe — {echo(question)}"
+
+
+def _context(situation: Situation | None) -> str:
+    """The intake, folded into the opening: ", as a senior manager with the goal “reach director”"."""
+    if not situation:
+        return ""
+    parts = []
+    if situation.level:
+        parts.append(f"as {_article(situation.level)}")
+    if situation.goal:
+        parts.append(f"with the goal “{situation.goal.rstrip('.')}”")
+    if situation.manager:
+        parts.append(f"and things with your manager being “{situation.manager.rstrip('.')}”")
+    return ", " + " ".join(parts) if parts else ""
+
+
+def _article(role: str) -> str:
+    role = role.strip().rstrip(".")
+    if re.match(r"^(a|an|the|my)\b", role, re.IGNORECASE):
+        return re.sub(r"^my\b", "your", role, flags=re.IGNORECASE)
+    return f"{'an' if role[:1].lower() in 'aeiou' else 'a'} {role}"
 
 
 def _without_label(text: str, label: str) -> str:
