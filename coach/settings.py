@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(None, description="API key (or set OPENAI_API_KEY).")
     llm_timeout_s: float = Field(30.0, gt=0, description="Seconds before an LLM call gives up.")
     llm_max_tokens: int = Field(400, ge=16, le=4096, description="Most tokens an LLM may write per answer.")
-    top_k: int = Field(6, ge=1, le=20, description="Passages retrieved to ground each answer.")
+    top_k: int = Field(8, ge=1, le=20, description="Passages retrieved to ground each answer.")
 
     max_question_chars: int = Field(4000, ge=100, description="Longer questions are trimmed, with a notice.")
     feedback_path: Path | None = Field(None, description="Opt-in JSONL file for thumbs up/down feedback.")

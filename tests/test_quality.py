@@ -59,3 +59,12 @@ def test_wrong_numbers_are_never_supported(bundled) -> None:  # type: ignore[no-
     (right, _), (wrong, _) = checker.support(claims, passage)
     assert right >= checker.threshold
     assert wrong < checker.threshold
+
+
+def test_framework_threshold_is_calibrated_and_the_right_framework_is_chosen(bundled) -> None:  # type: ignore[no-untyped-def]
+    from coach.frameworks import FIT_THRESHOLD
+
+    dev, _ = calibrate.framework_scores(bundled, "dev")
+    _, test_accuracy = calibrate.framework_scores(bundled, "test")
+    assert calibrate.choose_for_recall(dev, 0.9) == pytest.approx(FIT_THRESHOLD, abs=0.01)
+    assert test_accuracy >= 0.8

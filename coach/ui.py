@@ -1,0 +1,447 @@
+"""The web app (Gradio): a chat whose every claim links to the second of the episode it came from.
+
+`build_app(coach)` wires the page from a Coach passed in; `serve(coach, host, port)` launches it.
+Importing builds nothing and opens nothing. Everything a person or a source wrote is escaped before it reaches
+the page: gr.HTML does not sanitize, and the chat's sanitizer is a second line of defence only.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio reads it
+
+import gradio as gr
+
+from ingest.timestamps import format_time
+
+if TYPE_CHECKING:
+    from coach.types import Answer
+
+log = logging.getLogger(__name__)
+
+TITLE = "Coach — career advice with receipts"
+PROMISE = "Career advice from people who've been there — every claim linked to the second it was said."
+EXAMPLES = (
+    "How do I get past senior manager?",
+    "My manager never talks about my career growth. What should I do?",
+    "How do I stand out in a job interview?",
+    "How can I become more inventive at work?",
+)
+CONCURRENCY = 8  # conversations answered at once; more wait in the queue (answers take well under a second)
+QUEUE_SIZE = 64
+CSS_PATH = Path(__file__).with_name("ui.css")
+ERROR_TEXT = "Sorry — something went wrong on my side while answering. Please try again in a moment."
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
+_SAFE_URL = re.compile(r"^https://www\.youtube\.com/watch\?v=[\w-]+&t=\d+s$")
+_STREAM_EVERY_S = 0.05
+
+
+# ---- rendering (pure functions: text in, escaped markup out) ----------------------------------
+def plain_markdown(text: str) -> str:
+    """User text shown literally in a Markdown message: HTML and Markdown syntax both neutralised."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text or "", quote=False))
+
+
+def safe_url(url: str) -> str:
+    """The URL when it is a YouTube timestamp link we built, else '' (never a javascript: or odd URL)."""
+    return url if _SAFE_URL.match(url or "") else ""
+
+
+def link_citations(text: str, citations: Sequence[Any]) -> str:
+    """Escape the answer's HTML and turn each `[n]` marker into a link to its passage's second."""
+    urls = {c.n: safe_url(c.url) for c in citations}
+
+    def link(m: re.Match[str]) -> str:
+        url = urls.get(int(m.group(1)))
+        return f"[[{m.group(1)}]]({url})" if url else m.group(0)
+
+    return _MARKER.sub(link, html.escape(text or "", quote=False))
+
+
+def render_answer(answer: Answer) -> str:
+    """The assistant's chat message: linked answer, then any notices in small print."""
+    body = link_citations(answer.text, answer.citations)
+    notes = "".join(f'<div class="coach-notice">ⓘ {html.escape(n)}</div>' for n in answer.notices)
+    return f"{body}\n\n{notes}" if notes else body
+
+
+def render_partial(text: str) -> str:
+    """Text streamed so far (links come with the checked final answer)."""
+    return html.escape(text, quote=False)
+
+
+def _a(url: str, label: str, cls: str = "") -> str:
+    url = safe_url(url)
+    if not url:
+        return f'<span class="{cls}">{html.escape(label)}</span>'
+    return (
+        f'<a class="{cls}" href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">{html.escape(label)}</a>'
+    )
+
+
+def render_sources(answer: Answer | None) -> str:
+    """The sources panel: each cited quote with its episode, guest and a link to the second."""
+    head = '<div class="coach-panel-title">Sources{}</div>'
+    if answer is None:
+        return (
+            f'<div class="coach-sources coach-empty">{head.format("")}'
+            "<p>Every quote behind an answer appears here, linked to the exact second of the episode.</p></div>"
+        )
+    if answer.refused or not answer.citations:
+        return (
+            f'<div class="coach-sources coach-empty">{head.format("")}'
+            "<p>No sources for this answer — rather than guess, the coach only answers what its sources cover.</p></div>"
+        )
+    cards = []
+    for c in answer.citations:
+        meta = " · ".join(html.escape(x) for x in (c.title, c.guest) if x)
+        cards.append(
+            f'<div class="coach-source" id="coach-source-{int(c.n)}">'
+            f'<div class="coach-source-head"><span class="coach-badge">{int(c.n)}</span>'
+            f"{_a(c.url, '▶ ' + format_time(c.start), 'coach-time')}</div>"
+            f'<blockquote class="coach-quote">{html.escape(c.quote)}</blockquote>'
+            f'<div class="coach-meta">{meta}</div></div>'
+        )
+    count = f' <span class="coach-count">{len(answer.citations)}</span>'
+    return f'<div class="coach-sources">{head.format(count)}{"".join(cards)}</div>'
+
+
+def render_framework(answer: Answer | None) -> str:
+    """The framework card: its name and steps, each step linked to when it is explained ('' when none)."""
+    fw = answer.framework if answer is not None and not answer.refused else None
+    if not fw:
+        return ""
+    path = [str(p) for p in fw.get("heading_path") or [] if str(p).strip()]
+    name = path[0] if path else str(fw.get("name") or "Framework")
+    sub = " — ".join(path[1:])
+    steps = []
+    for s in fw.get("steps") or []:
+        label = str(s.get("label") or "").strip()
+        text = str(s.get("text") or "").strip()
+        if label and text.lower().startswith(label.lower()):
+            text = text[len(label) :].lstrip(" :—-")
+        steps.append(
+            f'<li class="coach-step"><span class="coach-step-n">{int(s.get("n") or 0)}</span>'
+            f'<div class="coach-step-body"><div class="coach-step-head"><strong>{html.escape(label)}</strong>'
+            f"{_a(str(s.get('url') or ''), format_time(int(s.get('start') or 0)), 'coach-time')}</div>"
+            f'<p>{html.escape(text)}</p></div></li>'
+        )
+    meta = " · ".join(html.escape(str(x)) for x in (fw.get("guest"), fw.get("title")) if x)
+    return (
+        '<div class="coach-framework"><div class="coach-eyebrow">Framework that fits</div>'
+        f"<h3>{html.escape(name)}</h3>"
+        + (f'<div class="coach-sub">{html.escape(sub)}</div>' if sub else "")
+        + f'<ol class="coach-steps">{"".join(steps)}</ol><div class="coach-meta">{meta}</div></div>'
+    )
+
+
+def api_payload(answer: Answer) -> dict[str, Any]:
+    """What the `chat` API returns: the linked Markdown plus the answer as data."""
+    return {"text": render_answer(answer), **answer.to_dict(), "answer": answer.text}
+
+
+# ---- feedback ----------------------------------------------------------------------------------
+class FeedbackLog:
+    """Opt-in thumbs up/down, one JSON object per line; appends are serialised across sessions."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def record(self, question: str, answer: str, urls: list[str], vote: str) -> None:
+        line = json.dumps(
+            {
+                "ts": datetime.now(UTC).isoformat(timespec="seconds"),
+                "question": question,
+                "answer": answer,
+                "citations": urls,
+                "vote": vote,
+            },
+            ensure_ascii=False,
+        )
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+
+
+def new_state() -> dict[str, Any]:
+    """Per-session conversation: turns for the coach, and what each answer was (for feedback)."""
+    return {"turns": [], "records": {}}
+
+
+# ---- handlers ----------------------------------------------------------------------------------
+@dataclass
+class Handlers:
+    """The app's event functions, kept apart from the layout so tests can call them directly."""
+
+    coach: Any  # coach.api.Coach or anything with .ask_stream and .settings
+    feedback: FeedbackLog | None = None
+
+    def respond(
+        self, message: str, chat: list[Any] | None, state: dict[str, Any] | None, level: str, goal: str, manager: str
+    ) -> Iterator[tuple[list[dict[str, str]], str, dict[str, Any], str, str]]:
+        """Stream an answer into the chat: outputs are (chat, textbox, state, sources, framework)."""
+        from coach.guard import QuestionError
+
+        chat = [dict(m) for m in chat or []]
+        state = _copy_state(state)
+        question = message or ""
+        situation = {"level": level or "", "goal": goal or "", "manager": manager or ""}
+        if question.strip():
+            chat.append({"role": "user", "content": plain_markdown(question)})
+        sources, framework = _searching(), ""
+        yield chat, "", state, sources, framework
+        streamed, last = "", 0.0
+        try:
+            for event in self.coach.ask_stream(question, list(state["turns"]), situation):
+                if event.kind == "delta":
+                    streamed += event.text
+                    if time.monotonic() - last >= _STREAM_EVERY_S and streamed.strip():
+                        last = time.monotonic()
+                        yield [*chat, _bot(render_partial(streamed))], "", state, sources, framework
+                elif event.kind == "final" and event.answer is not None:
+                    answer = event.answer
+                    chat.append(_bot(render_answer(answer)))
+                    state["turns"] += [["user", question], ["assistant", answer.text]]
+                    state["records"][str(len(chat) - 1)] = {
+                        "question": question,
+                        "answer": answer.text,
+                        "citations": [c.url for c in answer.citations],
+                    }
+                    yield chat, "", state, render_sources(answer), render_framework(answer)
+                    return
+            raise RuntimeError("the answer stream ended without a final answer")
+        except QuestionError as exc:
+            chat.append(_bot(f'<div class="coach-warning">{html.escape(str(exc))}</div>'))
+        except Exception:
+            log.exception("answering failed")
+            chat.append(_bot(f'<div class="coach-warning">{html.escape(ERROR_TEXT)}</div>'))
+        yield chat, question, state, render_sources(None), ""
+
+    def chat_api(
+        self, message: str, history: list[Any] | None = None, level: str = "", goal: str = "", manager: str = ""
+    ) -> dict[str, Any]:
+        """Answer one message. history: [[role, text], …] (role 'user' or 'assistant') or
+        [{"role", "content"}, …]. Returns the linked Markdown as `text`, plus citations (n, url,
+        title, guest, quote, start, end), framework, notices and whether the coach declined."""
+        from coach.guard import QuestionError
+
+        try:
+            final = None
+            situation = {"level": level or "", "goal": goal or "", "manager": manager or ""}
+            for event in self.coach.ask_stream(message or "", history or [], situation):
+                if event.kind == "final":
+                    final = event.answer
+            if final is None:
+                raise RuntimeError("the answer stream ended without a final answer")
+            return api_payload(final)
+        except QuestionError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        except Exception:
+            log.exception("answering failed (api)")
+            raise gr.Error(ERROR_TEXT, print_exception=False) from None
+
+    def on_like(self, state: dict[str, Any] | None, data: gr.LikeData) -> None:
+        if self.feedback is None:
+            return
+        index = data.index[0] if isinstance(data.index, list | tuple) else data.index
+        record = (state or {}).get("records", {}).get(str(index))
+        vote = {True: "up", False: "down"}.get(data.liked) if isinstance(data.liked, bool) else str(data.liked or "")
+        if record is None or not vote:
+            return
+        try:
+            self.feedback.record(record["question"], record["answer"], list(record["citations"]), vote)
+        except OSError:
+            log.exception("could not save feedback")
+            gr.Warning("Sorry — your feedback could not be saved.")
+            return
+        gr.Info("Thanks — your feedback was saved.")
+
+    @staticmethod
+    def reset() -> tuple[list[Any], str, dict[str, Any], str, str]:
+        return [], "", new_state(), render_sources(None), ""
+
+
+def _bot(content: str) -> dict[str, str]:
+    return {"role": "assistant", "content": content}
+
+
+def _searching() -> str:
+    return (
+        '<div class="coach-sources coach-empty"><div class="coach-panel-title">Sources</div>'
+        "<p>Finding the passages that fit…</p></div>"
+    )
+
+
+def _copy_state(state: Mapping[str, Any] | None) -> dict[str, Any]:
+    state = state or {}
+    return {"turns": [list(t) for t in state.get("turns", [])], "records": dict(state.get("records", {}))}
+
+
+# ---- the page ----------------------------------------------------------------------------------
+HEADER = f"""
+<header class="coach-header">
+  <div class="coach-logo" aria-hidden="true">
+    <svg viewBox="0 0 24 24" width="22" height="22" fill="none" stroke="#ffffff" stroke-width="2.2"
+      stroke-linecap="round" stroke-linejoin="round"><path d="M4 17l5-5 4 4 7-8"/><path d="M14 8h6v6"/></svg>
+  </div>
+  <div>
+    <div class="coach-brand">Coach</div>
+    <div class="coach-promise">{html.escape(PROMISE)}</div>
+  </div>
+</header>
+"""
+
+PLACEHOLDER = (
+    "<div class='coach-welcome'><h2>What's going on at work?</h2>"
+    "<p>Describe your situation — your level, what you want, what's in the way. "
+    "You get concrete steps, and every claim links to the moment in the episode it comes from.</p></div>"
+)
+
+
+def build_app(coach: Any, concurrency: int = CONCURRENCY) -> gr.Blocks:
+    """The Gradio app for a Coach (anything with `.ask_stream` and `.settings`)."""
+    feedback_path = getattr(coach.settings, "feedback_path", None)
+    handlers = Handlers(coach, FeedbackLog(feedback_path) if feedback_path else None)
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        state = gr.State(new_state)
+        gr.HTML(HEADER, elem_id="coach-header-block", padding=False)
+        with gr.Row(equal_height=False, elem_id="coach-main"):
+            with gr.Column(scale=7, min_width=400, elem_id="coach-chat-col"):
+                with gr.Accordion("Your situation (optional) — sharper advice", open=False, elem_id="coach-intake"):
+                    with gr.Row():
+                        level = gr.Textbox(
+                            label="Level / role", placeholder="e.g. Senior manager, 40-person org", max_length=500
+                        )
+                        goal = gr.Textbox(label="Goal", placeholder="e.g. Make director within a year", max_length=500)
+                    manager = gr.Textbox(
+                        label="How things are with your manager",
+                        placeholder="e.g. Supportive, but we never talk about my growth",
+                        max_length=500,
+                    )
+                chatbot = gr.Chatbot(
+                    elem_id="coach-chat",
+                    show_label=False,
+                    height=560,
+                    placeholder=PLACEHOLDER,
+                    examples=[{"text": q} for q in EXAMPLES],
+                    latex_delimiters=[],
+                    sanitize_html=True,
+                    buttons=["copy"],
+                    feedback_options=("Like", "Dislike") if handlers.feedback else None,
+                )
+                box = gr.Textbox(
+                    elem_id="coach-input",
+                    show_label=False,
+                    placeholder="Describe your situation or ask a question…",
+                    lines=1,
+                    max_lines=6,
+                    submit_btn="Ask",
+                    autofocus=True,
+                )
+                with gr.Row(elem_id="coach-actions"):
+                    new = gr.Button("New conversation", size="sm", variant="secondary", elem_id="coach-new", scale=0)
+                    gr.HTML(
+                        "<div class='coach-fineprint'>"
+                        + (
+                            "👍 / 👎 on an answer saves the question, answer and sources to improve Coach."
+                            if handlers.feedback
+                            else "Advice comes only from the indexed episodes; nothing you type is stored."
+                        )
+                        + "</div>",
+                        padding=False,
+                    )
+            with gr.Column(scale=5, min_width=320, elem_id="coach-side"):
+                framework = gr.HTML("", elem_id="coach-framework", padding=False)
+                sources = gr.HTML(render_sources(None), elem_id="coach-sources", padding=False)
+
+        outputs = [chatbot, box, state, sources, framework]
+        answer = {
+            "fn": handlers.respond,
+            "inputs": [box, chatbot, state, level, goal, manager],
+            "outputs": outputs,
+            "api_visibility": "private",
+            "show_progress_on": [chatbot],
+        }
+        box.submit(**answer)
+        chatbot.example_select(_example_text, None, box, queue=False, api_visibility="private").then(**answer)
+        new.click(handlers.reset, None, outputs, queue=False, api_visibility="private")
+        chatbot.clear(handlers.reset, None, outputs, queue=False, api_visibility="private")  # its trash icon
+        if handlers.feedback:
+            chatbot.like(handlers.on_like, [state], None, queue=False, api_visibility="private")
+        gr.api(handlers.chat_api, api_name="chat")
+    demo.queue(default_concurrency_limit=concurrency, max_size=QUEUE_SIZE)
+    return demo
+
+
+def _example_text(evt: gr.SelectData) -> str:
+    value = evt.value
+    return str(value.get("text", "") if isinstance(value, Mapping) else value or "")
+
+
+def launch_options(coach: Any) -> dict[str, Any]:
+    """Theme, stylesheet, auth and privacy options for `Blocks.launch` (Gradio 6 takes styling there)."""
+    settings = coach.settings
+    system = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
+    theme = gr.themes.Base(
+        primary_hue=gr.themes.colors.indigo,
+        neutral_hue=gr.themes.colors.slate,
+        radius_size=gr.themes.sizes.radius_lg,
+        font=system,  # system fonts: nothing is fetched from a font CDN
+        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+    )
+    options: dict[str, Any] = {
+        "theme": theme,
+        "css_paths": [CSS_PATH] if CSS_PATH.is_file() else None,
+        "footer_links": ["api"],
+        "run_history": False,  # conversations about careers stay out of browser storage
+        "show_error": False,
+    }
+    user, password = getattr(settings, "auth_user", None), getattr(settings, "auth_password", None)
+    if user and password:
+        options["auth"] = (user, password.get_secret_value())
+        options["auth_message"] = "Sign in to Coach."
+    return options
+
+
+def serve(
+    coach: Any,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    *,
+    block: bool = True,
+    quiet: bool = False,
+    concurrency: int = CONCURRENCY,
+) -> tuple[gr.Blocks, str]:
+    """Launch the app; print its URL unless quiet. With block=False return (app, url) at once."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    demo = build_app(coach, concurrency=concurrency)
+    options = launch_options(coach)
+    demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True, **options)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url = f"http://{shown}:{demo.server_port}/"
+    if not quiet:
+        print(f"Coach is running at {url}  (Ctrl+C to stop)", flush=True)
+        if "auth" not in options and host not in ("127.0.0.1", "localhost", "::1"):
+            print(
+                f"warning: listening on {host} without a password; set COACH_AUTH_USER and COACH_AUTH_PASSWORD.",
+                flush=True,
+            )
+    if block:
+        demo.block_thread()
+    return demo, url
