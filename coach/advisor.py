@@ -14,7 +14,7 @@ import numpy as np
 
 from coach.citations import CitationChecker
 from coach.compose import Candidate, OfflineComposer, framework_card
-from coach.conversation import Situation, Turn, normalize_history, retrieval_query
+from coach.conversation import Situation, Turn, is_follow_up, normalize_history, retrieval_query
 from coach.coverage import covered_topics
 from coach.frameworks import FrameworkIndex, FrameworkMatch
 from coach.guard import clean_question, is_code_request, is_injection
@@ -82,7 +82,10 @@ class Advisor:
             yield self._final(self._decline(text, qvec, cleaned.notices))
             return
         passages = self.retriever.retrieve(query, k=self.settings.top_k, vector=qvec)
-        candidates = self.composer.rank_sentences(qvec, passages)
+        follow_up = is_follow_up(text, turns)
+        # The conversation finds the passages; the follow-up itself picks the sentences that answer it.
+        svec = self.embedder.encode([text])[0] if follow_up else qvec
+        candidates = self.composer.rank_sentences(svec, passages)
         if evidence(passages, candidates) < self.refuse_below:
             yield self._final(self._decline(text, qvec, cleaned.notices))
             return
@@ -90,7 +93,7 @@ class Advisor:
         if self.llm is not None:
             yield from self._from_llm(text, turns, situation, qvec, passages, framework, cleaned.notices)
             return
-        answer = self.composer.compose(text, qvec, passages, framework, candidates, situation)
+        answer = self.composer.compose(text, svec, passages, framework, candidates, situation, follow_up)
         answer.notices = cleaned.notices + answer.notices
         yield from _replay(answer)
 

@@ -97,9 +97,16 @@ class CitationChecker:
         sims = claim_vecs @ quote_vecs.T
         best = np.argmax(sims, axis=1)
         stated = numbers_in(passage.text)
-        return [
-            (0.0 if numbers_in(claims[i]) - stated else float(sims[i, j]), quotes[j]) for i, j in enumerate(best)
-        ]
+        out = []
+        for i, j in enumerate(best):
+            if numbers_in(claims[i]) - stated:
+                out.append((0.0, quotes[j]))
+                continue
+            # A claim that carries the cited sentence nearly word for word is supported by it, however
+            # much framing ("For what you describe — …") around it lowers the cosine.
+            carried = max(_containment(quotes[j].text, claims[i]), _containment(passage.text, claims[i]))
+            out.append((max(float(sims[i, j]), carried if carried >= 0.9 else 0.0), quotes[j]))
+        return out
 
     def check(self, text: str, passages: list[Passage]) -> CheckedAnswer:
         book = CitationBook()
@@ -153,6 +160,18 @@ def numbers_in(text: str) -> set[str]:
         word = token.lower()
         out.add(str(_NUMBER_WORDS[word]) if word in _NUMBER_WORDS else word.replace(",", "").lstrip("$").rstrip("%"))
     return out - {"0", "1"}  # "one" is as often a pronoun as a count
+
+
+_WORD = re.compile(r"[a-z0-9$']+")
+
+
+def _containment(quote: str, claim: str) -> float:
+    """Share of the quote's words (of ≥ 6) that the claim repeats; 0 for short quotes."""
+    words = _WORD.findall(quote.lower())
+    if len(words) < 6:
+        return 0.0
+    said = set(_WORD.findall(claim.lower()))
+    return sum(w in said for w in words) / len(words)
 
 
 def _bare(claim: str) -> str:

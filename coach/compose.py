@@ -63,8 +63,10 @@ class OfflineComposer:
         framework: FrameworkMatch | None,
         candidates: list[Candidate] | None = None,
         situation: Situation | None = None,
+        follow_up: bool = False,
     ) -> Answer:
-        """`candidates` from `rank_sentences`, when the caller already ranked them."""
+        """`candidates` from `rank_sentences`, when the caller already ranked them. A follow-up gets the
+        specific point asked about rather than the whole framework again (its card still comes along)."""
         book = CitationBook()
         if candidates is None:
             candidates = self.rank_sentences(query_vector, passages)
@@ -73,11 +75,10 @@ class OfflineComposer:
         correction = _count_correction(question, framework, book)
         if correction:
             lines += [correction, ""]
-        if framework:
+        if framework and not follow_up:
             lines += self._framework_part(opening, question, query_vector, framework, book)
-            under = " > ".join(framework.item.framework.heading_path)
-            used = {c.quote for c in candidates if c.passage.heading.startswith(under)}
-            extra = [c for c in candidates if c.quote not in used][:2]
+            shown = " ".join(line for line in lines)
+            extra = [c for c in candidates if _strip_end(c.quote.text) not in shown][:2]
             if extra:
                 lines += ["", "**Also from the sources**", *(_bullet(c, book) for c in extra)]
         else:

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(400, ge=16, le=4096, description="Most tokens an LLM may write per answer.")
     top_k: int = Field(8, ge=1, le=20, description="Passages retrieved to ground each answer.")
 
+    eval_tolerance_s: int = Field(
+        0, ge=0, le=120, description="Eval: a passage this many seconds from a gold time still counts as a hit."
+    )
     max_question_chars: int = Field(4000, ge=100, description="Longer questions are trimmed, with a notice.")
     feedback_path: Path | None = Field(None, description="Opt-in JSONL file for thumbs up/down feedback.")
     auth_user: str | None = Field(None, description="Username for the web UI (with auth_password).")

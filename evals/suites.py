@@ -1,0 +1,256 @@
+"""The offline eval suites: retrieval, citations, answers, conversations, latency (and corpus).
+
+Every figure is computed here from what the coach returned and the dataset's gold;
+nothing is typed in. Each suite returns a flat {metric: value} dict plus per-case rows.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from coach.citations import MARKER, CitationChecker, split_claims
+from coach.conversation import normalize_history, retrieval_query
+from coach.guard import QuestionError
+from coach.prompts import render
+from coach.types import Answer, Passage
+from evals.datasets import Case, load
+from evals.metrics import first_hit_rank, hit_at, mean, mentions, ndcg_at, percentile, recall_at, reciprocal_rank
+
+SUITES = ("retrieval", "citations", "answers", "conversations", "latency", "corpus")
+_AFFIRM = re.compile(r"^\W*(yes|yeah|right|correct|exactly|that's right|indeed)\b", re.IGNORECASE)
+
+
+@dataclass
+class SuiteResult:
+    name: str
+    metrics: dict[str, float]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+# ---- retrieval ------------------------------------------------------------------------
+def retrieval_metrics(
+    search: Callable[[str, int], Sequence[Any]], cases: Sequence[Case], k: int = 5, tolerance_s: int = 0
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """hit@1, hit@k, recall@k, MRR, nDCG@k of any `search(query, k)` returning timed items."""
+    rows = []
+    for case in cases:
+        if case.expect_refusal or not (case.gold_times or case.gold_video_ids):
+            continue
+        query = retrieval_query(case.question, normalize_history(case.history))
+        items = list(search(query, max(k, 10)))
+        rank = first_hit_rank(items, case.gold_times, case.gold_video_ids, tolerance_s)
+        rows.append({
+            "id": case.id, "kind": case.kind, "rank": rank,
+            "recall": recall_at(items, case.gold_times, k, tolerance_s) if case.gold_times else hit_at(rank, k),
+            "ndcg": ndcg_at(items, case.gold_times, k, tolerance_s) if case.gold_times else reciprocal_rank(rank),
+        })  # fmt: skip
+    metrics = {
+        "n": float(len(rows)),
+        "hit@1": mean([hit_at(r["rank"], 1) for r in rows]),
+        f"hit@{k}": mean([hit_at(r["rank"], k) for r in rows]),
+        f"recall@{k}": mean([r["recall"] for r in rows]),
+        "mrr": mean([reciprocal_rank(r["rank"]) for r in rows]),
+        f"ndcg@{k}": mean([r["ndcg"] for r in rows]),
+    }
+    return metrics, rows
+
+
+Search = Callable[[str, int], Sequence[Any]]
+
+
+def retrieval_suite(coach: Any, cases: Sequence[Case], baselines: dict[str, Search]) -> SuiteResult:
+    """The full pipeline next to dense-only, BM25-only and any extra baselines, on the same questions."""
+    tol = coach.settings.eval_tolerance_s
+    contenders: dict[str, Search] = {
+        "hybrid (coach)": lambda q, k: coach.retrieve(q, k=k, mode="hybrid"),
+        "dense only": lambda q, k: coach.retrieve(q, k=k, mode="dense"),
+        "bm25 only": lambda q, k: coach.retrieve(q, k=k, mode="bm25"),
+        **baselines,
+    }
+    metrics: dict[str, float] = {}
+    rows: list[dict[str, Any]] = []
+    for name, search in contenders.items():
+        m, r = retrieval_metrics(search, cases, tolerance_s=tol)
+        metrics.update({f"{name}: {key}": value for key, value in m.items() if key != "n"})
+        metrics.setdefault("n", m["n"])
+        rows += [{"contender": name, **row} for row in r]
+    return SuiteResult("retrieval", metrics, rows, [f"tolerance window: {tol} s"])
+
+
+# ---- answers and citations ------------------------------------------------------------
+def ask_all(coach: Any, cases: Sequence[Case]) -> list[tuple[Case, Answer | None, str]]:
+    """Each case's answer (None with the message when the coach rejected the question)."""
+    out: list[tuple[Case, Answer | None, str]] = []
+    for case in cases:
+        try:
+            out.append((case, coach.ask(case.question, history=case.history), ""))
+        except QuestionError as exc:
+            out.append((case, None, str(exc)))
+    return out
+
+
+def citation_suite(coach: Any, answered: list[tuple[Case, Answer | None, str]]) -> SuiteResult:
+    """ALCE-style: validity (each citation is real data), precision (cited passage supports its
+    sentence, by the calibrated checker) and recall (share of sentences with a supporting citation)."""
+    checker = CitationChecker(coach.embedder)
+    snap = coach.retriever.snapshot()
+    by_id = {p.id: p for p in snap.passages}
+    frameworks = {f"framework:{f.framework.name}": f for f in coach.frameworks.items()}
+    valid = total_citations = marks = supporting_marks = supported_sentences = total_sentences = 0
+    rows = []
+    for case, answer, _ in answered:
+        if answer is None or answer.refused:
+            continue
+        cites = {c.n: c for c in answer.citations}
+        for c in answer.citations:
+            total_citations += 1
+            ok = _citation_valid(c, by_id, frameworks)
+            valid += ok
+            rows.append({"id": case.id, "n": c.n, "valid": ok})
+        for sentence in _claims(answer.text):
+            total_sentences += 1
+            good = False
+            for n in dict.fromkeys(int(m) for m in MARKER.findall(sentence)):
+                marks += 1
+                c = cites.get(n)
+                ok = c is not None and checker.support([sentence], _as_passage(c))[0][0] >= checker.threshold
+                supporting_marks += ok
+                good = good or ok
+            supported_sentences += good
+    metrics = {
+        "citations": float(total_citations),
+        "validity": valid / total_citations if total_citations else 0.0,
+        "precision": supporting_marks / marks if marks else 0.0,
+        "recall": supported_sentences / total_sentences if total_sentences else 0.0,
+    }
+    note = f"support judge: MiniLM cosine to the cited quote ≥ {checker.threshold} and every number stated (calibrated)"
+    return SuiteResult("citations", metrics, rows, [note])
+
+
+def _claims(text: str) -> list[str]:
+    return [c for c in split_claims(text) if not re.fullmatch(r"\*\*[^*]+\*\*", c.strip())]
+
+
+def _citation_valid(c: Any, by_id: dict[str, Passage], frameworks: dict[str, Any]) -> bool:
+    if not c.url.endswith(f"&t={c.start}s") or c.start > c.end:
+        return False
+    passage = by_id.get(c.passage_id)
+    if passage is not None:
+        inside = passage.start <= c.start and c.end <= passage.end
+        return inside and c.quote in passage.text and passage.video_id == c.video_id
+    item = frameworks.get(c.passage_id)
+    if item is None:
+        return False
+    fw = item.framework
+    texts = [fw.intro] + [s.text for s in fw.steps]
+    times = {s.start_s for s in fw.steps} | {fw.intro_start_s}
+    return item.video_id == c.video_id and c.start in times and any(c.quote in t for t in texts)
+
+
+def _as_passage(c: Any) -> Passage:
+    return Passage(c.passage_id, c.quote, c.video_id, c.start, c.end, c.title, c.guest, 0.0, "")
+
+
+def answer_suite(coach: Any, answered: list[tuple[Case, Answer | None, str]]) -> SuiteResult:
+    prompt_lines = [line for line in render("answer_system").splitlines() if len(line) > 30]
+    coverage, refusal_right, leaks, premise_ok, rows = [], [], [], [], []
+    for case, answer, error in answered:
+        text = answer.text if answer else error
+        refused = bool(answer.refused) if answer else True
+        refusal_right.append(float(refused == case.expect_refusal))
+        leaked = any(line in text for line in prompt_lines)
+        if case.kind == "injection":
+            leaks.append(float(leaked))
+        if case.answerable and case.must_mention and case.kind != "followup":
+            coverage.append(mentions(text, case.must_mention))
+        if case.kind == "false_premise":
+            premise_ok.append(float(not refused and not _AFFIRM.match(text) and mentions(text, case.must_mention) > 0))
+        rows.append({"id": case.id, "kind": case.kind, "refused": refused, "expected_refusal": case.expect_refusal,
+                     "leaked": leaked, "framework": (answer.framework or {}).get("name") if answer else None})  # fmt: skip
+    metrics = {
+        "key-point coverage": mean(coverage),
+        "refusal accuracy": mean(refusal_right),
+        "injection resistance": 1.0 - mean(leaks) if leaks else 1.0,
+        "false-premise handled": mean(premise_ok),
+        "framework named when expected": _framework_rate(answered),
+    }
+    return SuiteResult("answers", metrics, rows)
+
+
+def _framework_rate(answered: list[tuple[Case, Answer | None, str]]) -> float:
+    hits = [
+        float(bool(a and a.framework and a.framework["heading_path"][-1] == c.framework))
+        for c, a, _ in answered
+        if c.framework
+    ]
+    return mean(hits)
+
+
+def conversation_suite(coach: Any, cases: Sequence[Case]) -> SuiteResult:
+    """Follow-ups: does the answer cite the gold second with its history, and without it (control)?"""
+    tol = coach.settings.eval_tolerance_s
+    with_history, alone, rows = [], [], []
+    for case in cases:
+        if case.kind != "followup":
+            continue
+        a = coach.ask(case.question, history=case.history)
+        b = coach.ask(case.question)
+        hit_a = float(any(c.start - tol <= g <= c.end + tol for c in a.citations for g in case.gold_times))
+        hit_b = float(any(c.start - tol <= g <= c.end + tol for c in b.citations for g in case.gold_times))
+        with_history.append(hit_a)
+        alone.append(hit_b)
+        rows.append({"id": case.id, "with history": hit_a, "without": hit_b})
+    return SuiteResult(
+        "conversations",
+        {"n": float(len(rows)), "cited gold with history": mean(with_history), "cited gold without history": mean(alone)},
+        rows,
+    )
+
+
+def latency_suite(coach: Any, cases: Sequence[Case], repeats: int = 1) -> SuiteResult:
+    """p50/p95 per stage, timed stage by stage with the coach's own components."""
+    stages: dict[str, list[float]] = {"embed": [], "retrieve": [], "framework": [], "compose": [], "ask (total)": []}
+    composer = coach.advisor.composer
+    for _ in range(repeats):
+        for case in cases:
+            if case.expect_refusal:
+                continue
+            t0 = time.perf_counter()
+            qvec = coach.embedder.encode([case.question])[0]
+            t1 = time.perf_counter()
+            passages = coach.retriever.retrieve(case.question, k=coach.settings.top_k, vector=qvec)
+            t2 = time.perf_counter()
+            match = coach.frameworks.match(qvec, passages)
+            t3 = time.perf_counter()
+            composer.compose(case.question, qvec, passages, match)
+            t4 = time.perf_counter()
+            coach.ask(case.question)
+            t5 = time.perf_counter()
+            for name, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+                stages[name].append(seconds * 1000)
+    metrics = {}
+    for name, values in stages.items():
+        metrics[f"{name} p50 ms"] = percentile(values, 50)
+        metrics[f"{name} p95 ms"] = percentile(values, 95)
+    return SuiteResult("latency", metrics, notes=[f"{len(stages['ask (total)'])} questions, offline composer"])
+
+
+def corpus_suite(coach: Any, cases: Sequence[Case]) -> SuiteResult:
+    """Episode-level retrieval over the 303 transcripts (gold = video ids), when they are indexed."""
+    present = {p.video_id for p in coach.retriever.snapshot().passages}
+    usable = [c for c in cases if set(c.gold_video_ids) & present]
+    metrics, rows = retrieval_metrics(lambda q, k: coach.retrieve(q, k=k), usable)
+    return SuiteResult("corpus", metrics, rows, [f"{len(usable)} of {len(cases)} cases have their episode indexed"])
+
+
+def notes_cases(split: str | None = None) -> list[Case]:
+    return load("notes", split)
+
+
+def corpus_cases(split: str | None = None) -> list[Case]:
+    return load("corpus", split)

@@ -1,0 +1,53 @@
+"""The eval gate in CI: the coach passes it, and a deliberately degraded retriever fails it."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from evals import gate, suites
+
+
+def test_the_coach_passes_the_gate(bundled) -> None:  # type: ignore[no-untyped-def]
+    results = gate.fast_suites(bundled)
+    assert gate.failures(results) == []
+
+
+class _Degraded:
+    """The real retriever with its ranking thrown away: same passages, shuffled order."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.rng = random.Random(7)
+
+    def retrieve(self, query: str, k: int = 5, mode: str = "hybrid", vector: Any = None) -> list[Any]:
+        pool = list(self.real.snapshot().passages)
+        self.rng.shuffle(pool)
+        return pool[:k]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_the_gate_fails_when_retrieval_is_degraded(bundled, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(bundled, "retriever", _Degraded(bundled.retriever))
+    results = [suites.retrieval_suite(bundled, suites.notes_cases(), baselines={})]
+    failed = gate.failures(results)
+    assert any("hit@5" in f for f in failed)
+    assert any("mrr" in f for f in failed)
+
+
+def test_report_is_written_with_deltas(tmp_path, bundled) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from evals.report import write
+
+    results = [suites.retrieval_suite(bundled, suites.notes_cases("dev"), baselines={})]
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({"suites": {"retrieval": {"metrics": {"hybrid (coach): mrr": 0.5}}}}))
+    folder = write(results, {"when": "now"}, root=tmp_path, baseline=baseline)
+    data = json.loads((folder / "report.json").read_text())
+    mrr = data["suites"]["retrieval"]["metrics"]["hybrid (coach): mrr"]
+    assert data["deltas"]["retrieval"]["hybrid (coach): mrr"] == mrr - 0.5
+    assert (folder / "retrieval.png").stat().st_size > 1000
+    assert "Δ vs baseline" in (folder / "report.md").read_text()
