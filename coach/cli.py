@@ -208,6 +208,23 @@ def _print_answer(answer: Any) -> None:
     out.print(f"[dim]answered by: {answer.backend}[/]")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on (default: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 7860,
+    store: StoreOpt = None,
+) -> None:
+    """Start the web app (chat with cited sources) and print its URL. Ctrl+C stops it."""
+    coach = _open(store)
+    from coach import ui
+
+    try:
+        ui.serve(coach, host=host, port=port)
+    except OSError as exc:  # Gradio reports a taken port as OSError("Cannot find empty port …")
+        why = "the port is in use" if "empty port" in str(exc) else str(exc)
+        _fail(f"cannot listen on {host}:{port}: {why}; pick another with --port")
+
+
 def _read_history(path: Path) -> list[Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

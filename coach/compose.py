@@ -139,8 +139,7 @@ class OfflineComposer:
         n = book.cite(f"framework:{fw.name}", item.video_id, item.title, item.guest, _step_quote(step))
         lines += [
             "",
-            f"**Your next step:** with {echo(question, 8)} in mind, start with step {step.n}, "
-            f"*{_strip_end(step.label)}* — "
+            f"**Your next step:**{_mindful(question)} start with step {step.n}, *{_strip_end(step.label)}* — "
             f"{_strip_end(_without_label(_first_sentences(step.text, 1), step.label))} [{n}].",
         ]
         return lines
@@ -176,6 +175,11 @@ def echo(question: str, max_words: int = 16) -> str:
 def _opening(question: str) -> str:
     asked = split_sentences(question.strip())[:1] == [question.strip()] and question.strip().endswith("?")
     return f"On your question — {echo(question)}" if asked else f"For what you describe — {echo(question)}"
+
+
+def _mindful(question: str) -> str:
+    """Tie the next step to a described situation; a plain question needs no echo."""
+    return "" if question.strip().endswith("?") and len(question.split()) < 12 else f" with {echo(question, 8)} in mind,"
 
 
 def _context(situation: Situation | None) -> str:

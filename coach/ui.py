@@ -74,7 +74,7 @@ def link_citations(text: str, citations: Sequence[Any]) -> str:
 def render_answer(answer: Answer) -> str:
     """The assistant's chat message: linked answer, then any notices in small print."""
     body = link_citations(answer.text, answer.citations)
-    notes = "".join(f'<div class="coach-notice">ⓘ {html.escape(n)}</div>' for n in answer.notices)
+    notes = "".join(f'<div class="coach-notice"><b>Note:</b> {html.escape(n)}</div>' for n in answer.notices)
     return f"{body}\n\n{notes}" if notes else body
 
 
@@ -134,10 +134,9 @@ def render_framework(answer: Answer | None) -> str:
         if label and text.lower().startswith(label.lower()):
             text = text[len(label) :].lstrip(" :—-")
         steps.append(
-            f'<li class="coach-step"><span class="coach-step-n">{int(s.get("n") or 0)}</span>'
-            f'<div class="coach-step-body"><div class="coach-step-head"><strong>{html.escape(label)}</strong>'
-            f"{_a(str(s.get('url') or ''), format_time(int(s.get('start') or 0)), 'coach-time')}</div>"
-            f'<p>{html.escape(text)}</p></div></li>'
+            f'<li class="coach-step" title="{html.escape(text)}"><span class="coach-step-n">{int(s.get("n") or 0)}</span>'
+            f'<span class="coach-step-label">{html.escape(label)}</span>'
+            f"{_a(str(s.get('url') or ''), '▶ ' + format_time(int(s.get('start') or 0)), 'coach-time')}</li>"
         )
     meta = " · ".join(html.escape(str(x)) for x in (fw.get("guest"), fw.get("title")) if x)
     return (
@@ -150,7 +149,7 @@ def render_framework(answer: Answer | None) -> str:
 
 def api_payload(answer: Answer) -> dict[str, Any]:
     """What the `chat` API returns: the linked Markdown plus the answer as data."""
-    return {"text": render_answer(answer), **answer.to_dict(), "answer": answer.text}
+    return {**answer.to_dict(), "text": render_answer(answer), "answer": answer.text}
 
 
 # ---- feedback ----------------------------------------------------------------------------------
@@ -197,14 +196,14 @@ class Handlers:
         """Stream an answer into the chat: outputs are (chat, textbox, state, sources, framework)."""
         from coach.guard import QuestionError
 
-        chat = [dict(m) for m in chat or []]
+        chat = [_message(m) for m in chat or []]
         state = _copy_state(state)
         question = message or ""
         situation = {"level": level or "", "goal": goal or "", "manager": manager or ""}
         if question.strip():
             chat.append({"role": "user", "content": plain_markdown(question)})
         sources, framework = _searching(), ""
-        yield chat, "", state, sources, framework
+        yield [*chat], "", state, sources, framework
         streamed, last = "", 0.0
         try:
             for event in self.coach.ask_stream(question, list(state["turns"]), situation):
@@ -276,13 +275,18 @@ class Handlers:
         return [], "", new_state(), render_sources(None), ""
 
 
+def _message(m: Any) -> dict[str, Any]:
+    """A chat message as the dict Gradio sends back (or its ChatMessage form)."""
+    return dict(m) if isinstance(m, Mapping) else {"role": m.role, "content": m.content}
+
+
 def _bot(content: str) -> dict[str, str]:
     return {"role": "assistant", "content": content}
 
 
 def _searching() -> str:
     return (
-        '<div class="coach-sources coach-empty"><div class="coach-panel-title">Sources</div>'
+        '<div class="coach-sources coach-empty coach-searching"><div class="coach-panel-title">Sources</div>'
         "<p>Finding the passages that fit…</p></div>"
     )
 
@@ -319,7 +323,7 @@ def build_app(coach: Any, concurrency: int = CONCURRENCY) -> gr.Blocks:
     handlers = Handlers(coach, FeedbackLog(feedback_path) if feedback_path else None)
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
-        state = gr.State(new_state)
+        state = gr.State(new_state())
         gr.HTML(HEADER, elem_id="coach-header-block", padding=False)
         with gr.Row(equal_height=False, elem_id="coach-main"):
             with gr.Column(scale=7, min_width=400, elem_id="coach-chat-col"):
@@ -337,7 +341,8 @@ def build_app(coach: Any, concurrency: int = CONCURRENCY) -> gr.Blocks:
                 chatbot = gr.Chatbot(
                     elem_id="coach-chat",
                     show_label=False,
-                    height=560,
+                    height="calc(100vh - 300px)",
+                    min_height=440,
                     placeholder=PLACEHOLDER,
                     examples=[{"text": q} for q in EXAMPLES],
                     latex_delimiters=[],
@@ -359,7 +364,7 @@ def build_app(coach: Any, concurrency: int = CONCURRENCY) -> gr.Blocks:
                     gr.HTML(
                         "<div class='coach-fineprint'>"
                         + (
-                            "👍 / 👎 on an answer saves the question, answer and sources to improve Coach."
+                            "Rating an answer (thumbs under it) saves the question, answer and sources to improve Coach."
                             if handlers.feedback
                             else "Advice comes only from the indexed episodes; nothing you type is stored."
                         )
@@ -371,7 +376,7 @@ def build_app(coach: Any, concurrency: int = CONCURRENCY) -> gr.Blocks:
                 sources = gr.HTML(render_sources(None), elem_id="coach-sources", padding=False)
 
         outputs = [chatbot, box, state, sources, framework]
-        answer = {
+        answer: dict[str, Any] = {
             "fn": handlers.respond,
             "inputs": [box, chatbot, state, level, goal, manager],
             "outputs": outputs,
@@ -404,6 +409,18 @@ def launch_options(coach: Any) -> dict[str, Any]:
         radius_size=gr.themes.sizes.radius_lg,
         font=system,  # system fonts: nothing is fetched from a font CDN
         font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+    ).set(
+        body_background_fill="#f6f7fb",
+        background_fill_primary="#ffffff",
+        block_border_color="#e6e8ef",
+        input_background_fill="#ffffff",
+        button_primary_background_fill="#4338ca",
+        button_primary_background_fill_hover="#3730a3",
+        button_primary_text_color="#ffffff",
+        button_secondary_background_fill="#ffffff",
+        button_secondary_background_fill_hover="#f1f2f8",
+        button_secondary_border_color="#dcdfea",
+        button_secondary_text_color="#2b3145",
     )
     options: dict[str, Any] = {
         "theme": theme,
@@ -427,9 +444,19 @@ def serve(
     block: bool = True,
     quiet: bool = False,
     concurrency: int = CONCURRENCY,
+    warm: bool = True,
 ) -> tuple[gr.Blocks, str]:
-    """Launch the app; print its URL unless quiet. With block=False return (app, url) at once."""
+    """Launch the app; print its URL unless quiet. With block=False return (app, url) at once.
+
+    `warm` answers one example first, so the first visitor does not wait for models and the keyword index to load.
+    """
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    if warm:
+        try:
+            for _ in coach.ask_stream(EXAMPLES[0], [], {}):
+                pass
+        except Exception:  # a broken index shows up in the first real answer, with a friendly message
+            log.exception("warm-up answer failed")
     demo = build_app(coach, concurrency=concurrency)
     options = launch_options(coach)
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True, **options)
@@ -437,6 +464,9 @@ def serve(
     url = f"http://{shown}:{demo.server_port}/"
     if not quiet:
         print(f"Coach is running at {url}  (Ctrl+C to stop)", flush=True)
+        settings = coach.settings
+        if bool(getattr(settings, "auth_user", None)) != bool(getattr(settings, "auth_password", None)):
+            print("warning: a password needs both COACH_AUTH_USER and COACH_AUTH_PASSWORD; none is asked.", flush=True)
         if "auth" not in options and host not in ("127.0.0.1", "localhost", "::1"):
             print(
                 f"warning: listening on {host} without a password; set COACH_AUTH_USER and COACH_AUTH_PASSWORD.",
