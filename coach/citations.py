@@ -153,10 +153,14 @@ _NUMBER_WORDS = {
 _NUMBER = re.compile(r"\$?\d[\d,]*(?:\.\d+)?%?|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 
 
+_STRUCTURE = re.compile(r"^\s*\d{1,2}[.)]\s+|\bstep\s+\d{1,2}\b", re.IGNORECASE)
+
+
 def numbers_in(text: str) -> set[str]:
-    """Numbers stated in a text, words and digits alike ("five" and "5" are the same), markers excluded."""
+    """Numbers stated in a text, words and digits alike ("five" and "5" are the same). List numbering
+    and "step 3" are the answer's structure, not claims, and citation markers are not numbers."""
     out = set()
-    for token in _NUMBER.findall(MARKER.sub(" ", text)):
+    for token in _NUMBER.findall(_STRUCTURE.sub(" ", MARKER.sub(" ", text))):
         word = token.lower()
         out.add(str(_NUMBER_WORDS[word]) if word in _NUMBER_WORDS else word.replace(",", "").lstrip("$").rstrip("%"))
     return out - {"0", "1"}  # "one" is as often a pronoun as a count

@@ -225,6 +225,57 @@ def serve(
         _fail(f"cannot listen on {host}:{port}: {why}; pick another with --port")
 
 
+@app.command("eval")
+def eval_(
+    suites: Annotated[
+        list[str] | None,
+        typer.Argument(help="retrieval, citations, answers, conversations, latency, corpus (default: all but corpus)."),
+    ] = None,
+    split: Annotated[str | None, typer.Option(help="Only the dev or test split.")] = None,
+    corpus_store: Annotated[
+        Path | None, typer.Option(help="A store holding the 303 transcripts, for the corpus suite.")
+    ] = None,
+    no_langchain: Annotated[bool, typer.Option("--no-langchain", help="Skip the plain LangChain baseline.")] = False,
+    gate: Annotated[bool, typer.Option("--gate", help="Exit 1 when a metric falls below its CI floor.")] = False,
+    save_baseline: Annotated[bool, typer.Option(help="Also save this run as the baseline for deltas.")] = False,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the offline eval suites; print a summary and write evals/reports/<timestamp>/."""
+    from evals import gate as ci_gate
+    from evals import runner
+
+    coach = _open(store, show_progress=not as_json)
+    corpus = None
+    if corpus_store is not None:
+        from coach.api import Coach
+
+        corpus = Coach.open(settings=coach.settings.model_copy(update={"store_dir": corpus_store}))
+    names = list(suites or ([*runner.DEFAULT_SUITES, "corpus"] if corpus else runner.DEFAULT_SUITES))
+    try:
+        results = runner.run(coach, names, split, corpus, with_langchain=not no_langchain)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    folder = runner.save(results, coach, split, as_baseline=save_baseline)
+    failures = ci_gate.failures(results) if gate else []
+    if as_json:
+        data = {r.name: r.metrics for r in results}
+        out.print_json(json.dumps({"suites": data, "report": str(folder), "gate_failures": failures}))
+    else:
+        for r in results:
+            table = Table(title=r.name, show_header=False)
+            for metric, value in r.metrics.items():
+                table.add_row(metric, f"{value:.3f}" if not metric.endswith(" ms") else f"{value:.1f}")
+            for note in r.notes:
+                table.add_row(f"[dim]{note}[/]", "")
+            out.print(table)
+        out.print(f"report: {folder / 'report.md'}")
+        for f in failures:
+            err.print(f"[red]gate:[/] {f}")
+    raise typer.Exit(1 if failures else 0)
+
+
 def _read_history(path: Path) -> list[Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

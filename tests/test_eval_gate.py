@@ -51,3 +51,23 @@ def test_report_is_written_with_deltas(tmp_path, bundled) -> None:  # type: igno
     assert data["deltas"]["retrieval"]["hybrid (coach): mrr"] == mrr - 0.5
     assert (folder / "retrieval.png").stat().st_size > 1000
     assert "Δ vs baseline" in (folder / "report.md").read_text()
+
+
+def test_coach_eval_cli_prints_json_and_writes_a_report(tmp_path, cache_dir) -> None:  # type: ignore[no-untyped-def]
+    import json
+    from pathlib import Path
+
+    from tests.test_crash_and_cli import _coach
+
+    res = _coach("eval", "retrieval", "--split", "dev", "--no-langchain", "--gate", "--json",
+                 store=tmp_path / "store", cache=cache_dir)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["gate_failures"] == []
+    assert data["suites"]["retrieval"]["hybrid (coach): hit@5"] >= 0.9
+    report = Path(data["report"])
+    assert (report / "report.md").is_file()
+    assert (report / "report.json").is_file()
+    res = _coach("eval", "nonsense", store=tmp_path / "store", cache=cache_dir)
+    assert res.returncode == 2
+    assert "unknown suite" in res.stderr
