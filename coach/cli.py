@@ -238,6 +238,9 @@ def eval_(
     no_langchain: Annotated[bool, typer.Option("--no-langchain", help="Skip the plain LangChain baseline.")] = False,
     gate: Annotated[bool, typer.Option("--gate", help="Exit 1 when a metric falls below its CI floor.")] = False,
     save_baseline: Annotated[bool, typer.Option(help="Also save this run as the baseline for deltas.")] = False,
+    llm_judge: Annotated[
+        bool, typer.Option("--llm-judge", help="Also grade citations with the configured COACH_LLM (optional).")
+    ] = False,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -252,8 +255,15 @@ def eval_(
 
         corpus = Coach.open(settings=coach.settings.model_copy(update={"store_dir": corpus_store}))
     names = list(suites or ([*runner.DEFAULT_SUITES, "corpus"] if corpus else runner.DEFAULT_SUITES))
+    judge = None
+    if llm_judge:
+        from coach.llm import make_llm
+
+        judge = make_llm(coach.settings)
+        if judge is None:
+            _fail("--llm-judge needs COACH_LLM=openai (or smollm2) and its settings")
     try:
-        results = runner.run(coach, names, split, corpus, with_langchain=not no_langchain)
+        results = runner.run(coach, names, split, corpus, with_langchain=not no_langchain, judge=judge)
     except ValueError as exc:
         _fail(str(exc))
         return

@@ -22,8 +22,10 @@ def run(
     split: str | None = None,
     corpus_coach: Any = None,
     with_langchain: bool = True,
+    judge: Any = None,
 ) -> list[SuiteResult]:
-    """Run the named suites. `corpus_coach` is a Coach over the 303 transcripts (for the corpus suite)."""
+    """Run the named suites. `corpus_coach` is a Coach over the 303 transcripts (for the corpus suite);
+    `judge` an optional LangChain chat model that also grades citation precision."""
     unknown = set(names) - set(suites.SUITES)
     if unknown:
         raise ValueError(f"unknown suite(s) {', '.join(sorted(unknown))}; choose from {', '.join(suites.SUITES)}")
@@ -43,6 +45,11 @@ def run(
             results.append(suites.retrieval_suite(coach, cases, baselines))
         elif name == "citations":
             results.append(suites.citation_suite(coach, answered or []))
+            if judge is not None:
+                from evals.judge import judge_suite
+
+                model = str(getattr(judge, "model_name", None) or type(judge).__name__)
+                results.append(judge_suite(judge, answered or [], model))
         elif name == "answers":
             results.append(suites.answer_suite(coach, answered or []))
         elif name == "conversations":

@@ -71,3 +71,21 @@ def test_coach_eval_cli_prints_json_and_writes_a_report(tmp_path, cache_dir) -> 
     res = _coach("eval", "nonsense", store=tmp_path / "store", cache=cache_dir)
     assert res.returncode == 2
     assert "unknown suite" in res.stderr
+
+
+def test_optional_llm_judge_is_labelled_and_computed(bundled) -> None:  # type: ignore[no-untyped-def]
+    from langchain_openai import ChatOpenAI
+
+    from evals.judge import judge_suite
+    from tests.fake_openai import FakeOpenAI
+
+    answered = suites.ask_all(bundled, suites.notes_cases("dev")[:3])
+    # A judge that says YES only when the sentence mentions a manager: the share must follow it.
+    with FakeOpenAI(lambda m: "YES" if "manager" in m[-1]["content"].split("Sentence:")[1].lower() else "NO") as server:
+        llm = ChatOpenAI(model="judge-x", base_url=server.url, api_key="t", max_retries=0)
+        result = judge_suite(llm, answered, "judge-x", limit=10)
+    prompts = [r["messages"][-1]["content"].split("Sentence:")[1].lower() for r in server.requests]
+    expected = sum("manager" in p for p in prompts) / len(prompts)
+    assert result.metrics["judged pairs"] == len(prompts) > 0
+    assert result.metrics["LLM-judged citation precision"] == expected
+    assert "optional LLM judge: judge-x" in result.notes[0]
