@@ -74,8 +74,8 @@ class Advisor:
         """Raises QuestionError (a readable message) for an empty question or malformed history."""
         cleaned = clean_question(question, self.settings.max_question_chars)
         turns = normalize_history(history)
-        situation = situation or Situation()
-        text = cleaned.text
+        situation = _inert_situation(situation or Situation())
+        text = _inert(cleaned.text)
         query = retrieval_query(text, turns, situation)
         qvec = self.embedder.encode([query])[0]
         if is_injection(text) or is_code_request(text):
@@ -83,9 +83,11 @@ class Advisor:
             return
         passages = self.retriever.retrieve(query, k=self.settings.top_k, vector=qvec)
         follow_up = is_follow_up(text, turns)
-        # The conversation finds the passages; the follow-up itself picks the sentences that answer it.
+        # The conversation finds the passages; the follow-up itself picks the sentences that answer it...
         svec = self.embedder.encode([text])[0] if follow_up else qvec
         candidates = self.composer.rank_sentences(svec, passages)
+        if follow_up:  # ...alternating with the sentences that fit the whole conversation
+            candidates = _interleave(candidates, self.composer.rank_sentences(qvec, passages))
         if evidence(passages, candidates) < self.refuse_below:
             yield self._final(self._decline(text, qvec, cleaned.notices))
             return
@@ -187,6 +189,16 @@ def evidence(passages: list[Passage], candidates: list[Candidate]) -> float:
     return max([p.score for p in passages] + [c.cosine for c in candidates], default=0.0)
 
 
+def _interleave(first: list[Candidate], second: list[Candidate]) -> list[Candidate]:
+    merged: dict[str, Candidate] = {}
+    for pair in zip(first, second, strict=False):
+        for c in pair:
+            merged.setdefault(c.quote.text, c)
+    for c in first[len(second) :] + second[len(first) :]:
+        merged.setdefault(c.quote.text, c)
+    return list(merged.values())
+
+
 def _replay(answer: Answer) -> Iterator[AnswerEvent]:
     """The offline answer is ready at once; stream it line by line so UIs behave the same for all backends."""
     for line in answer.text.splitlines(keepends=True):
@@ -216,3 +228,17 @@ def _leaks(output: str, prompt: str, window: int = 8) -> bool:
     words = re.findall(r"\w+", prompt.lower())
     said = " ".join(re.findall(r"\w+", output.lower()))
     return any(" ".join(words[i : i + window]) in said for i in range(len(words) - window + 1))
+
+
+_TYPED_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
+def _inert(text: str) -> str:
+    """The person's words are echoed into answers; a typed "[2]" must not read as citation 2, so it becomes "(2)"."""
+    return _TYPED_MARKER.sub(r"(\1)", text)
+
+
+def _inert_situation(situation: Situation) -> Situation:
+    from dataclasses import replace
+
+    return replace(situation, level=_inert(situation.level), goal=_inert(situation.goal), manager=_inert(situation.manager))

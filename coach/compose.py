@@ -83,6 +83,8 @@ class OfflineComposer:
                 lines += ["", "**Also from the sources**", *(_bullet(c, book) for c in extra)]
         else:
             lines += self._strategies_part(opening, candidates, book)
+            if framework:  # a follow-up within a framework's topic gets the step that speaks to it
+                lines += ["", self._closest_step(query_vector, framework, book)]
         text = "\n".join(lines).strip()
         framework_data = framework_card(framework) if framework else None
         return Answer(text=text, citations=book.citations, framework=framework_data, backend=self.name)
@@ -143,6 +145,14 @@ class OfflineComposer:
             f"{_strip_end(_without_label(_first_sentences(step.text, 1), step.label))} [{n}].",
         ]
         return lines
+
+    def _closest_step(self, query_vector: np.ndarray, match: FrameworkMatch, book: CitationBook) -> str:
+        item, fw = match.item, match.item.framework
+        vectors = self.embedder.encode([f"{s.label}. {s.text}" for s in fw.steps])
+        step = fw.steps[int(np.argmax(vectors @ query_vector))]
+        n = book.cite(f"framework:{fw.name}", item.video_id, item.title, item.guest, _step_quote(step))
+        body = _without_label(_first_sentences(step.text, 1), step.label)
+        return f"**From {item.display_name}, step {step.n} — {_strip_end(step.label)}:** {_strip_end(body)} [{n}]."
 
     def _strategies_part(self, opening: str, candidates: list[Candidate], book: CitationBook) -> list[str]:
         top = candidates[:4]

@@ -28,8 +28,6 @@ def limits(settings: Settings) -> IngestLimits:
 
 
 def open_store(settings: Settings, embedder: LocalEmbedder) -> ChunkStore:
-    if not settings.chroma_url:
-        settings.store_dir.mkdir(parents=True, exist_ok=True)
     client = connect(str(settings.store_dir), settings.chroma_url)
     return ChunkStore(client, index_config(settings, embedder))
 
