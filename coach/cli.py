@@ -327,9 +327,10 @@ def main(argv: list[str] | None = None) -> Any:
             raise
         from coach.guard import QuestionError
         from coach.llm import LLMConfigError
+        from ingest.embedding import ModelCacheError
         from ingest.store import StoreUnavailable
 
-        readable = isinstance(exc, StoreUnavailable | QuestionError | LLMConfigError)
+        readable = isinstance(exc, StoreUnavailable | QuestionError | LLMConfigError | ModelCacheError)
         hint = "" if readable else " (set COACH_DEBUG=1 for details)"
         err.print(f"[red]error:[/] {exc}{hint}")
         sys.exit(1)

@@ -10,6 +10,7 @@ Two runtimes for the same packaged all-MiniLM-L6-v2 weights:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
 MODEL_NAME = "all-MiniLM-L6-v2"
 MAX_SEQ_TOKENS = 256
 BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+class ModelCacheError(RuntimeError):
+    """The exported model cannot be written to the cache folder; the message says what to do."""
 
 
 def packaged_model_path() -> Path:
@@ -117,6 +122,12 @@ class LocalEmbedder(Embeddings):
         return out
 
 
+def _discard(path: Path) -> None:
+    """Remove a temporary file if it is there; a folder that cannot hold it cannot hold it either."""
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
 def _weights_digest(model_dir: Path) -> str:
     digest = hashlib.sha256()
     with (model_dir / "model.safetensors").open("rb") as fh:
@@ -131,18 +142,26 @@ def ensure_onnx_model(cache_dir: Path, quantized: bool) -> Path:
     target = cache_dir / f"minilm-{tag}{'-int8' if quantized else ''}.onnx"
     if target.exists():
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
     fp32 = cache_dir / f"minilm-{tag}.onnx"
-    if not fp32.exists():
-        _export(model_dir, fp32)
-    if quantized:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        if not fp32.exists():
+            _export(model_dir, fp32)
+        if quantized:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        quantize_dynamic(
-            str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
-        )
-        os.replace(tmp, target)
+            quantize_dynamic(
+                str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+            )
+            os.replace(tmp, target)
+    except OSError as exc:  # full disk, read-only home, a file where the folder should be
+        raise ModelCacheError(
+            f"cannot write the embedding model to {cache_dir} ({exc.strerror or exc}); "
+            "free some space there or point COACH_CACHE_DIR at a writable folder"
+        ) from exc
+    finally:
+        _discard(tmp)
     return target
 
 
@@ -163,20 +182,26 @@ def _export(model_dir: Path, target: Path) -> None:
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
             return out.last_hidden_state
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a one-off export must not draw bars over the CLI's own output
     model = AutoModel.from_pretrained(str(model_dir)).eval()
     dummy = torch.ones((1, 8), dtype=torch.long)
     names = ["input_ids", "attention_mask", "token_type_ids"]
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            _Encoder(model),
-            (dummy, dummy, torch.zeros_like(dummy)),
-            str(tmp),
-            input_names=names,
-            output_names=["last_hidden_state"],
-            dynamic_axes={n: {0: "batch", 1: "seq"} for n in [*names, "last_hidden_state"]},
-            opset_version=17,
-            dynamo=False,
-        )
-    os.replace(tmp, target)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _Encoder(model),
+                (dummy, dummy, torch.zeros_like(dummy)),
+                str(tmp),
+                input_names=names,
+                output_names=["last_hidden_state"],
+                dynamic_axes={n: {0: "batch", 1: "seq"} for n in [*names, "last_hidden_state"]},
+                opset_version=17,
+                dynamo=False,
+            )
+        os.replace(tmp, target)
+    finally:
+        _discard(tmp)

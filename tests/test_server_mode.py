@@ -1,0 +1,249 @@
+"""Server mode: the same Coach against a real `chroma run` server behaves like the embedded store.
+
+`ChromaServer` is shared with tests/test_faults.py (which kills, freezes and restarts its own server).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+QUESTIONS = [
+    "How do I get past senior manager?",
+    "My manager never talks about my career growth. What should I do?",
+    "What did Ethan learn from the App Store launch failure?",
+    "What's a good recipe for lasagna?",  # declined the same way in both modes
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def chroma_executable() -> str:
+    beside = Path(sys.executable).parent / "chroma"
+    found = str(beside) if beside.exists() else shutil.which("chroma")
+    if not found:
+        pytest.fail(f"the `chroma` command (from chromadb) is neither next to {sys.executable} nor on PATH")
+    return found
+
+
+class ChromaServer:
+    """A real `chroma run` subprocess on a loopback port; can be killed, frozen and restarted in place."""
+
+    def __init__(self, path: Path, port: int | None = None) -> None:
+        self.path = path
+        self.port = port or free_port()
+        self.log = path.parent / f"chroma-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> ChromaServer:
+        env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "CHROMA_TELEMETRY": "False", "NO_COLOR": "1"}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [chroma_executable(), "run", "--path", str(self.path), "--port", str(self.port), "--host", "127.0.0.1"],
+                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"chroma run exited with {self.proc.returncode}: {self._tail()}")
+            if self.alive():
+                return self
+            time.sleep(0.2)
+        self.stop()
+        pytest.fail(f"chroma run gave no heartbeat within {timeout:.0f} s: {self._tail()}")
+
+    def alive(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: the server vanishes mid-conversation, as in a crash or an OOM kill."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def freeze(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGCONT)  # a frozen server cannot act on SIGTERM
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=15)
+
+    def _tail(self) -> str:
+        try:
+            return " | ".join(self.log.read_text(errors="replace").strip().splitlines()[-5:])
+        except OSError:
+            return "(no log)"
+
+
+# ---- fixtures ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def server_settings(chroma_server: ChromaServer, tmp_path_factory: pytest.TempPathFactory, cache_dir: Path):  # type: ignore[no-untyped-def]
+    from coach.settings import Settings
+
+    unused = tmp_path_factory.mktemp("server-mode") / "local-store"  # must stay untouched in server mode
+    return Settings(chroma_url=chroma_server.url, store_dir=unused, cache_dir=cache_dir, data_dir=ROOT / "data")
+
+
+@pytest.fixture(scope="module")
+def served(server_settings):  # type: ignore[no-untyped-def]
+    """A Coach whose index lives on the Chroma server (built there on first use)."""
+    from coach import Coach
+
+    return Coach.open(settings=server_settings)
+
+
+def _ids(passages: list[Any]) -> list[str]:
+    return [p.id for p in passages]
+
+
+def _where(p: Any) -> tuple[Any, ...]:
+    return p.start, p.end, p.video_id, p.title, p.text
+
+
+# ---- tests ------------------------------------------------------------------------------------------
+def test_first_open_builds_the_bundled_index_on_the_server(
+    served, bundled, server_settings, chroma_server: ChromaServer
+) -> None:  # type: ignore[no-untyped-def]
+    from coach import Coach
+
+    report = served.startup_report
+    assert report is not None, "the first open against an empty server must build the bundled index"
+    assert report.chunks_added == bundled.store.count() > 0
+    assert not report.errors
+    assert served.store.place.server
+    assert served.store.place.where == chroma_server.url
+    assert served.store.committed_ids() == bundled.store.committed_ids()
+    assert (chroma_server.path / "chroma.sqlite3").is_file(), "the vectors live in the server's directory"
+    assert not server_settings.store_dir.exists(), "server mode must not create a local store"
+    again = Coach.open(settings=server_settings)
+    assert again.startup_report is None, "a complete index on the server is not rebuilt"
+    assert again.store.count() == bundled.store.count()
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_retrieve_is_the_same_as_with_the_embedded_store(served, bundled, mode: str) -> None:  # type: ignore[no-untyped-def]
+    for question in QUESTIONS:
+        remote, local = served.retrieve(question, k=8, mode=mode), bundled.retrieve(question, k=8, mode=mode)
+        assert _ids(remote) == _ids(local), question
+        assert [p.score for p in remote] == pytest.approx([p.score for p in local], abs=1e-3)
+        assert [_where(p) for p in remote] == [_where(p) for p in local]
+
+
+def test_ask_is_the_same_as_with_the_embedded_store(served, bundled) -> None:  # type: ignore[no-untyped-def]
+    answered = 0
+    for question in QUESTIONS:
+        remote, local = served.ask(question), bundled.ask(question)
+        assert remote.text == local.text, question
+        assert [c.to_dict() for c in remote.citations] == [c.to_dict() for c in local.citations], question
+        assert (remote.refused, remote.framework, remote.notices) == (local.refused, local.framework, local.notices)
+        answered += bool(remote.citations)
+    assert answered >= 3, "the comparison must cover cited answers, not only refusals"
+
+    history = [("user", QUESTIONS[1]), ("assistant", bundled.ask(QUESTIONS[1]).text)]
+    follow_up = "What should I do first?"
+    assert served.ask(follow_up, history=history).to_dict() == bundled.ask(follow_up, history=history).to_dict()
+    final = [e.answer for e in served.ask_stream(QUESTIONS[0]) if e.kind == "final"]
+    assert len(final) == 1
+    assert final[0].to_dict() == bundled.ask(QUESTIONS[0]).to_dict()
+
+
+def test_reingesting_unchanged_files_adds_nothing(served, bundled) -> None:  # type: ignore[no-untyped-def]
+    before = served.store.count()
+    report = served.ingest([served.settings.data_dir])
+    assert (report.chunks_added, report.chunks_removed, report.errors) == (0, 0, [])
+    assert report.chunks_unchanged == before == bundled.store.count()
+    assert served.store.count() == before
+
+
+def test_cli_switches_to_the_server_with_COACH_CHROMA_URL(served, bundled, tmp_path: Path, cache_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    local_store = tmp_path / "never-created"
+    env = {
+        **os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "COACH_CHROMA_URL": served.settings.chroma_url,
+        "COACH_STORE_DIR": str(local_store), "COACH_CACHE_DIR": str(cache_dir), "COACH_DATA_DIR": str(ROOT / "data"),
+    }  # fmt: skip
+    env.pop("COACH_DEBUG", None)
+    run = subprocess.run(
+        [sys.executable, "-m", "coach.cli", "retrieve", QUESTIONS[0], "-k", "5", "--json"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout)
+    assert [p["id"] for p in got["passages"]] == _ids(bundled.retrieve(QUESTIONS[0], k=5))
+    assert not local_store.exists()
+
+
+def test_new_source_round_trips_through_the_server(served, server_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from coach import Coach
+
+    folder = tmp_path / "extra"
+    folder.mkdir()
+    note = folder / "zorblax-notes.md"
+    note.write_text(
+        "---\ntitle: Zorblax ladder\nvideoId: AAAAAAAAAAA\n---\n# The Zorblax ladder\n\n"
+        "The Zorblax ladder says you should write down every promise your manager makes. [00:01:05] "
+        "Review the list together every quarter so nothing is forgotten. [00:02:10]\n",
+        encoding="utf-8",
+    )
+    before = served.store.count()
+    added = served.ingest([folder])
+    assert added.chunks_added > 0
+    assert not added.errors
+    hits = served.retrieve("Zorblax ladder promises", k=3)
+    assert hits
+    assert hits[0].video_id == "AAAAAAAAAAA"
+    assert hits[0].start == 65
+
+    assert served.ingest([folder]).chunks_added == 0
+    reopened = Coach.open(settings=server_settings)  # a second client sees what the first one committed
+    assert reopened.retrieve("Zorblax ladder promises", k=1)[0].id == hits[0].id
+
+    note.unlink()  # deleting over HTTP too; leaves the server as the other tests found it
+    removed = served.ingest([folder])
+    assert removed.chunks_removed == added.chunks_added
+    assert served.store.count() == before
+    assert all(p.video_id != "AAAAAAAAAAA" for p in served.retrieve("Zorblax ladder promises", k=5))
