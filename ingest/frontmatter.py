@@ -29,7 +29,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str, int, list[str]]:
         fields = loaded if isinstance(loaded, dict) else {}
         if not isinstance(loaded, dict):
             warnings.append("front matter is not a mapping; ignored")
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, OverflowError, RecursionError) as exc:  # e.g. `date: 2024-02-30`
         first_line = str(exc).splitlines()[0] if str(exc) else "parse error"
         warnings.append(f"front matter is not valid YAML ({first_line}); read line by line")
         fields = {}
@@ -55,5 +55,5 @@ def field_str(fields: dict[str, Any], *names: str) -> str:
 def field_seconds(fields: dict[str, Any], name: str) -> int:
     try:
         return max(0, int(float(fields.get(name) or 0)))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: `.inf` or `1e999` in the YAML
         return 0

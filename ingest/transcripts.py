@@ -50,7 +50,7 @@ def parse_transcript(path: Path, text: str) -> ParsedSource:
         guest=field_str(fields, "guest"),
         publish_date=field_str(fields, "publish_date", "date"),
         duration_s=field_seconds(fields, "duration_seconds"),
-        topics=tuple(str(k) for k in (fields.get("keywords") or []) if isinstance(k, str | int)),
+        topics=tuple(str(k) for k in _listed(fields.get("keywords")) if isinstance(k, str | int)),
     )
     paragraphs = _paragraphs(body, offset, warnings)
     if not any(p.timed for p in paragraphs):
@@ -77,6 +77,13 @@ def parse_transcript(path: Path, text: str) -> ParsedSource:
         warnings=warnings,
         skipped_sponsor_paragraphs=sponsor,
     )
+
+
+def _listed(value: object) -> list[object]:
+    """A front-matter list; a lone value (`keywords: growth`, `keywords: 42`) is a list of one."""
+    if isinstance(value, list):
+        return value
+    return [value] if isinstance(value, str | int) and not isinstance(value, bool) else []
 
 
 def _paragraphs(body: str, offset: int, warnings: list[str]) -> list[_Paragraph]:
