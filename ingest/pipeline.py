@@ -188,7 +188,9 @@ def _same_video(
     Two files with one video id are either the same episode twice (near-identical
     words: index once) or a different episode whose front matter was copied —
     then the title names someone other than the guest, and the id is dropped so
-    no citation opens the wrong video.
+    no citation opens the wrong video. Notes on an episode share its transcript's
+    id by right (they have no guest field to check), so only transcripts are
+    suspected of copied front matter.
     """
     meta = source.meta
     if not meta.has_youtube_id or meta.video_id not in shared:
@@ -197,7 +199,7 @@ def _same_video(
         same_id = other.key != key and other.video_id == meta.video_id and not other.duplicate_of
         if same_id and similarity(signature, other.minhash) >= SAME_EPISODE:
             return other, ""
-    if not title_names_guest(meta.title, meta.guest):
+    if source.format == "transcript" and not title_names_guest(meta.title, meta.guest):
         source.meta = dataclasses.replace(meta, video_id="")
         return None, (
             f"video id {meta.video_id} is shared with another episode and the title does not name "

@@ -156,6 +156,19 @@ def test_duplicate_episode_folders_are_indexed_once(tmp_path: Path, embedder) ->
     assert again.chunks_removed == 0
 
 
+def test_notes_and_the_transcript_of_one_episode_both_keep_its_id(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """The bundled notes and Ethan Evans' transcript share a video id by right: neither is a copy, both link."""
+    src = tmp_path / "eps"
+    src.mkdir()
+    _copy_episode(src, "ethan-evans")
+    store = _store(tmp_path / "store", embedder, tokens=256, overlap=0)
+    report = ingest_paths([NOTES, src], store, embedder)
+    assert [f.status for f in report.files] == ["added", "added"]
+    assert not any("not trusted" in w for f in report.files for w in f.warnings)
+    ids = {c.meta["format"]: c.meta["video_id"] for c in store.all_chunks()}
+    assert ids == {"notes": "GB0P0_nFPTA", "transcript": "GB0P0_nFPTA"}
+
+
 @pytest.mark.parametrize("name", ["ryan-hoover", "adriel-frederick"])
 def test_odd_transcript_shapes_ingest(tmp_path: Path, embedder, name: str) -> None:  # type: ignore[no-untyped-def]
     store = _store(tmp_path / "store", embedder, tokens=256, overlap=0)
