@@ -30,7 +30,9 @@ class Settings(BaseSettings):
         description="Where the exported ONNX embedding model is cached.",
     )
     embed_backend: str = Field(
-        "onnx-int8", description="Embedding runtime for all-MiniLM-L6-v2: onnx-int8, onnx or torch."
+        "auto",
+        description="Embedding runtime for all-MiniLM-L6-v2: auto (torch-bf16 where the CPU has native bf16, "
+        "else torch), torch, torch-bf16, onnx or onnx-int8.",
     )
     embed_batch_size: int = Field(32, ge=1, le=512, description="Texts per embedding batch.")
     chunk_tokens: int = Field(128, ge=16, le=1024, description="Target chunk size in cl100k tokens.")

@@ -57,7 +57,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def embedder(cache_dir: Path):  # type: ignore[no-untyped-def]
     from ingest.embedding import LocalEmbedder
 
-    return LocalEmbedder("onnx-int8", cache_dir=cache_dir)
+    return LocalEmbedder("auto", cache_dir=cache_dir)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pathlib import Path
 from ingest.embedding import LocalEmbedder
 from ingest.pipeline import ingest_paths
 from ingest.store import ChunkStore, IndexConfig, connect
-emb = LocalEmbedder("onnx-int8", cache_dir=Path(sys.argv[2]))
+emb = LocalEmbedder("auto", cache_dir=Path(sys.argv[2]))
 store = ChunkStore(connect(sys.argv[1], None), IndexConfig(emb.model_id, 128, 16))
 def progress(done, total, name):
     print("PROGRESS", done, total, flush=True)

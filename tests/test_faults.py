@@ -320,12 +320,13 @@ def test_full_disk_during_ingestion_is_a_clear_error_and_the_index_survives(
 
 
 def test_unwritable_model_cache_is_a_clear_error(tmp_path: Path) -> None:
-    """The one-off ONNX export needs a writable cache folder; without one the CLI says where and what to do."""
+    """The ONNX backends' one-off export needs a writable cache folder; without one the CLI says where and what to do."""
     blocker = tmp_path / "cache-is-a-file"
     blocker.write_text("not a folder", encoding="utf-8")
+    env = _env(COACH_CACHE_DIR=str(blocker / "coach"), COACH_EMBED_BACKEND="onnx-int8")
     run = subprocess.run(
         [sys.executable, "-m", "coach.cli", "retrieve", SENIOR, "--store", str(tmp_path / "store")],
-        capture_output=True, text=True, env=_env(COACH_CACHE_DIR=str(blocker / "coach")), cwd=ROOT, timeout=300,
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
     )  # fmt: skip
     assert run.returncode == 1
     line = _one_error_line(run.stderr, f"error: cannot write the embedding model to {blocker / 'coach'}")

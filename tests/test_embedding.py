@@ -1,0 +1,76 @@
+"""The embedding runtimes: which ones may share an index, and that `auto` picks a real one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.chunking import chunk_segments
+from ingest.embedding import LocalEmbedder, native_bf16, resolve_backend
+from ingest.sources import parse_file
+from tests.conftest import NOTES
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    source = parse_file(NOTES, 10**7)
+    return [c.embed_text(source.meta.title) for c in chunk_segments(source.segments, 128, 16)]
+
+
+@pytest.fixture(scope="module")
+def reference(texts: list[str]) -> np.ndarray:
+    return LocalEmbedder("torch").encode(texts)
+
+
+def test_reference_vectors_are_unit_length_and_distinct(reference: np.ndarray, texts: list[str]) -> None:
+    assert reference.shape == (len(texts), 384)
+    assert np.allclose(np.linalg.norm(reference, axis=1), 1.0, atol=1e-5)
+    similarity = reference @ reference.T
+    assert np.median(similarity[np.triu_indices(len(texts), 1)]) < 0.7, "different passages must not collapse"
+
+
+@pytest.mark.parametrize("backend", ["torch-bf16", "onnx"])
+def test_fp32_family_runtimes_give_the_reference_vectors(
+    backend: str, texts: list[str], reference: np.ndarray, cache_dir: Path
+) -> None:
+    """Runtimes sharing an index (same model_id) must agree with torch fp32 to the fourth decimal of cosine."""
+    embedder = LocalEmbedder(backend, cache_dir=cache_dir)
+    assert embedder.model_id == LocalEmbedder("torch").model_id
+    vectors = embedder.encode(texts)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    cosine = (vectors * reference).sum(axis=1)
+    assert cosine.min() >= 0.999, (backend, float(cosine.min()))
+    # Nearest neighbours are what retrieval sees: every passage's top 3 others stay the same.
+    def top3(v: np.ndarray) -> np.ndarray:
+        sims = v @ v.T
+        np.fill_diagonal(sims, -1)
+        return np.sort(np.argsort(-sims, axis=1)[:, :3], axis=1)
+
+    assert (top3(vectors) == top3(reference)).mean() >= 0.95
+
+
+def test_int8_vectors_are_close_but_get_their_own_index(texts: list[str], reference: np.ndarray, cache_dir: Path) -> None:
+    embedder = LocalEmbedder("onnx-int8", cache_dir=cache_dir)
+    assert embedder.model_id != LocalEmbedder("torch").model_id
+    cosine = (embedder.encode(texts) * reference).sum(axis=1)
+    assert cosine.mean() >= 0.98
+    assert cosine.min() < 0.999, "if int8 were this faithful it could share the fp32 index"
+
+
+def test_auto_picks_bf16_only_where_the_cpu_has_it() -> None:
+    assert resolve_backend("auto") == ("torch-bf16" if native_bf16() else "torch")
+    assert LocalEmbedder("auto").backend in {"torch", "torch-bf16"}
+    with pytest.raises(ValueError, match="unknown embedding backend 'gpu'"):
+        LocalEmbedder("gpu")
+
+
+def test_langchain_interface_returns_plain_floats(cache_dir: Path) -> None:
+    embedder = LocalEmbedder("auto", cache_dir=cache_dir)
+    docs = embedder.embed_documents(["Ask your boss how you can help.", "A cup of coffee costs $4."])
+    query = embedder.embed_query("Ask your boss how you can help.")
+    assert len(docs) == 2
+    assert all(isinstance(x, float) for x in query)
+    assert float(np.dot(docs[0], query)) == pytest.approx(1.0, abs=1e-4)
+    assert float(np.dot(docs[1], query)) < 0.5
