@@ -15,7 +15,7 @@ import numpy as np
 
 from coach.types import Passage
 from ingest.embedding import LocalEmbedder
-from ingest.store import ChunkStore
+from ingest.store import ChunkStore, read_all
 
 MODES = ("hybrid", "dense", "bm25")
 RRF_K = 60  # the constant from Cormack et al. (2009); rankings deeper than ~60 matter little
@@ -28,7 +28,7 @@ _WORD = re.compile(r"[A-Za-z0-9$][A-Za-z0-9'$-]*")
 
 @dataclass
 class _Snapshot:
-    version: tuple[int, int]
+    version: tuple[str, int, int]
     passages: list[Passage]
     by_id: dict[str, int]
     vectors: np.ndarray
@@ -48,8 +48,8 @@ class Retriever:
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
 
-    def _version(self) -> tuple[int, int]:
-        return int(self.store.manifest.count()), self.store.count()
+    def _version(self) -> tuple[str, int, int]:
+        return self.store.stamp(), int(self.store.manifest.count()), self.store.count()
 
     def snapshot(self) -> _Snapshot:
         version = self._version()
@@ -58,11 +58,11 @@ class Retriever:
                 self._snapshot = self._build(version)
             return self._snapshot
 
-    def _build(self, version: tuple[int, int]) -> _Snapshot:
+    def _build(self, version: tuple[str, int, int]) -> _Snapshot:
         import bm25s
 
         committed = self.store.committed_ids()
-        got = self.store.chunks.get(include=["documents", "metadatas", "embeddings"])
+        got = read_all(self.store.chunks, ["documents", "metadatas", "embeddings"])
         passages: list[Passage] = []
         vectors: list[Any] = []
         for cid, doc, meta, vec in zip(

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,9 @@ PREFIX = "coach_"
 CONNECT_TIMEOUT_S = 5.0
 HTTP_TIMEOUT_S = 120.0
 _INDEX_RECORD = "__index__"
+_STAMP_RECORD = "__stamp__"  # rewritten at every commit, so readers in any process see that the index changed
+# Chroma reads a whole collection with one SQL variable per row and SQLite caps them (~32k): read in pages.
+PAGE_ROWS = 5000
 _DUMMY_VECTOR = [1.0]  # the manifest collection needs some embedding; it is never searched
 
 
@@ -284,12 +288,15 @@ class ChunkStore:
 
     # ---- manifest --------------------------------------------------------------
     def records(self) -> dict[str, SourceRecord]:
-        got = self.manifest.get(include=["documents"])
-        out: dict[str, SourceRecord] = {}
-        for rid, doc in zip(got["ids"], got["documents"] or [], strict=False):
-            if rid != _INDEX_RECORD and doc:
-                out[rid] = SourceRecord(**json.loads(doc))
-        return out
+        return _records(read_all(self.manifest, ["documents"]))
+
+    def stamp(self) -> str:
+        """Changes whenever a source is committed or removed (by any process): a cheap 'has the index changed'."""
+        got = self.manifest.get(ids=[_STAMP_RECORD], include=["documents"])
+        return got["documents"][0] if got["ids"] and got["documents"] else ""
+
+    def _restamp(self) -> None:
+        self.manifest.upsert(ids=[_STAMP_RECORD], documents=[uuid.uuid4().hex], embeddings=[_DUMMY_VECTOR])
 
     def is_complete(self) -> bool:
         got = self.manifest.get(ids=[_INDEX_RECORD], include=["documents"])
@@ -330,10 +337,12 @@ class ChunkStore:
         self.manifest.upsert(
             ids=[record.key], documents=[json.dumps(asdict(record))], embeddings=[_DUMMY_VECTOR]
         )
+        self._restamp()
         self.delete_chunks(list(stale_ids))
 
     def remove_source(self, record: SourceRecord) -> None:
         self.manifest.delete(ids=[record.key])
+        self._restamp()
         self.delete_chunks(record.chunk_ids)
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
@@ -347,7 +356,7 @@ class ChunkStore:
     def collect_orphans(self, records: dict[str, SourceRecord]) -> int:
         """Delete chunks left by an interrupted run (added, never committed)."""
         committed = self.committed_ids(records)
-        all_ids = self.chunks.get(include=[])["ids"]
+        all_ids = read_all(self.chunks, [])["ids"]
         orphans = [i for i in all_ids if i not in committed]
         self.delete_chunks(orphans)
         return len(orphans)
@@ -373,7 +382,7 @@ class ChunkStore:
         ]
 
     def all_chunks(self) -> list[StoredChunk]:
-        got = self.chunks.get(include=["documents", "metadatas"])
+        got = read_all(self.chunks, ["documents", "metadatas"])
         return [
             StoredChunk(cid, doc or "", dict(meta or {}))
             for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False)
@@ -390,12 +399,8 @@ class ChunkStore:
     def records_of(self, generation: str) -> dict[str, SourceRecord]:
         with self.guarded():
             manifest = self.client.get_collection(f"{generation}_manifest", embedding_function=None)
-            got = manifest.get(include=["documents"])
-        return {
-            rid: SourceRecord(**json.loads(doc))
-            for rid, doc in zip(got["ids"], got["documents"] or [], strict=False)
-            if rid != _INDEX_RECORD and doc
-        }
+            got = read_all(manifest, ["documents"])
+        return _records(got)
 
     def drop_generation(self, generation: str) -> None:
         for name in (generation, f"{generation}_manifest"):
@@ -406,3 +411,24 @@ class ChunkStore:
                 raise
             except Exception:  # already gone: nothing to drop
                 continue
+
+
+def _records(got: dict[str, Any]) -> dict[str, SourceRecord]:
+    return {
+        rid: SourceRecord(**json.loads(doc))
+        for rid, doc in zip(got["ids"], got["documents"] or [], strict=False)
+        if not rid.startswith("__") and doc
+    }
+
+
+def read_all(collection: Any, include: list[str]) -> dict[str, list[Any]]:
+    """Every row of a collection, read PAGE_ROWS at a time; the same keys as Collection.get returns."""
+    out: dict[str, list[Any]] = {"ids": [], **{key: [] for key in include}}
+    offset = 0
+    while True:
+        got = collection.get(include=include, limit=PAGE_ROWS, offset=offset)
+        for key in out:
+            out[key].extend(got.get(key) if got.get(key) is not None else [])
+        if len(got["ids"]) < PAGE_ROWS:
+            return out
+        offset += len(got["ids"])

@@ -175,3 +175,85 @@ def test_odd_transcript_shapes_ingest(tmp_path: Path, embedder, name: str) -> No
     report = ingest_paths([CORPUS / name / "transcript.md"], store, embedder)
     assert report.chunks_added > 20
     assert not report.errors
+
+
+def test_a_changed_source_with_as_many_chunks_is_seen_by_a_running_coach(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    """Another process may rewrite a source without changing any count: readers must still notice."""
+    from coach.api import Coach
+
+    folder = tmp_path / "src"
+    folder.mkdir()
+    note = folder / "ladder.md"
+
+    def write(word: str, step: str) -> None:
+        note.write_text(
+            f"---\ntitle: {word} ladder\nvideoId: AAAAAAAAAAA\n---\n# The {word} ladder\n\n"
+            f"1. **{step}**: the {word} ladder says to write down every promise your manager makes. [00:01:05]\n"
+            f"2. **Review**: go over the {word} list together every quarter. [00:02:10]\n",
+            encoding="utf-8",
+        )
+
+    write("Zorblax", "Record")
+    coach = Coach.open(settings=settings)
+    coach.ingest([folder])
+    assert "Zorblax" in coach.retrieve("Zorblax ladder promises", k=1)[0].text
+    assert any(f.framework.name == "The Zorblax ladder" for f in coach.frameworks.items())
+    chunks, records = coach.store.count(), len(coach.store.records())
+
+    write("Quibbix", "Capture")
+    other = Coach(settings, coach.store, coach.embedder)  # a second reader, as another replica would be
+    report = other.ingest([folder])
+    assert (report.chunks_added, report.chunks_removed) == (1, 1)
+    assert (coach.store.count(), len(coach.store.records())) == (chunks, records)
+    hits = coach.retrieve("Quibbix ladder promises", k=3)
+    assert "Quibbix" in hits[0].text
+    assert not any("Zorblax" in h.text for h in hits)
+    names = {f.framework.name for f in coach.frameworks.items()}
+    assert "The Quibbix ladder" in names
+    assert "The Zorblax ladder" not in names
+
+
+def test_big_collections_are_read_in_pages(tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """SQLite caps the variables of one query, so a 300-episode index must not be read in one `get`."""
+    import ingest.store as store_module
+
+    monkeypatch.setattr(store_module, "PAGE_ROWS", 7)
+    store = _store(tmp_path / "store", embedder)
+    report = ingest_paths([NOTES], store, embedder)
+    assert report.chunks_added > 3 * 7
+    calls: list[dict] = []  # type: ignore[type-arg]
+    real_get = store.chunks._collection.get
+
+    def get(**kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs)
+        return real_get(**kwargs)
+
+    monkeypatch.setattr(store.chunks._collection, "get", get)
+    chunks = store.all_chunks()
+    assert len({c.id for c in chunks}) == len(chunks) == report.chunks_added
+    assert len(calls) == report.chunks_added // 7 + 1
+    assert all(c["limit"] == 7 for c in calls)
+
+
+def test_read_all_reads_a_collection_past_sqlites_variable_limit(tmp_path: Path) -> None:
+    """40,000 rows (the 303 episodes make ~60,000): one `get` fails inside Chroma, the paged read does not."""
+    import numpy as np
+
+    from ingest.store import read_all
+
+    client = connect(str(tmp_path / "store"), None)
+    collection = client.get_or_create_collection("many", embedding_function=None)
+    n = 40_000
+    ids = [f"id{i}" for i in range(n)]
+    vectors = np.random.default_rng(0).random((n, 2), dtype=np.float32)
+    for i in range(0, n, 5000):
+        part = slice(i, i + 5000)
+        metadatas = [{"start": j, "title": "t"} for j in range(i, min(i + 5000, n))]
+        collection.add(ids=ids[part], embeddings=vectors[part], documents=ids[part], metadatas=metadatas)
+    with pytest.raises(Exception, match="too many SQL variables"):
+        collection.get(include=["documents", "metadatas"])
+    got = read_all(collection, ["documents", "metadatas", "embeddings"])
+    assert sorted(got["ids"]) == sorted(ids)
+    assert got["documents"] == got["ids"]
+    assert [m["start"] for m in got["metadatas"]] == [int(i[2:]) for i in got["ids"]]
+    assert len(got["embeddings"]) == n
