@@ -80,7 +80,8 @@ class OfflineComposer:
             shown = " ".join(line for line in lines)
             extra = [c for c in candidates if _strip_end(c.quote.text) not in shown][:2]
             if extra:
-                lines += ["", "**Also from the sources**", *(_bullet(c, book) for c in extra)]
+                several = _several_voices([framework.item.guest, *(c.passage.guest for c in extra)])
+                lines += ["", "**Also from the sources**", *(_bullet(c, book, several) for c in extra)]
         else:
             lines += self._strategies_part(opening, candidates, book)
             if framework:  # a follow-up within a framework's topic gets the step that speaks to it
@@ -161,10 +162,13 @@ class OfflineComposer:
         lead, rest = top[0], top[1:]
         who = lead.passage.guest or "the episode"
         lines = [f"{opening} — here is what {who} says: {_cited(lead, book)}", ""]
-        lines += [_bullet(c, book) for c in rest]
+        several = _several_voices([c.passage.guest for c in top])
+        lines += [_bullet(c, book, several) for c in rest]
         action = next((c for c in candidates[:8] if is_action(c.quote.text)), None)
         if action:
-            lines += ["", f"**Your next step:** {_cited(action, book)}"]
+            named = {c.passage.guest for c in top}
+            who_acts = f" ({action.passage.guest})" if several and action.passage.guest not in named else ""
+            lines += ["", f"**Your next step{who_acts}:** {_cited(action, book)}"]
         return lines
 
 
@@ -227,8 +231,16 @@ def _cited(c: Candidate, book: CitationBook) -> str:
     return f"{_strip_end(c.quote.text)} [{n}]."
 
 
-def _bullet(c: Candidate, book: CitationBook) -> str:
-    label = c.passage.heading.split(" > ")[-1] if c.passage.heading else c.passage.title
+def _several_voices(guests: list[str]) -> bool:
+    return len({g.strip() for g in guests if g.strip()}) > 1
+
+
+def _bullet(c: Candidate, book: CitationBook, name_guest: bool = False) -> str:
+    """A source sentence under its notes heading or episode title; when the answer draws on several guests,
+    under the name of the one who said it."""
+    heading = c.passage.heading.split(" > ")[-1] if c.passage.heading else ""
+    guest = c.passage.guest.strip() if name_guest else ""
+    label = f"{guest} — {heading}" if guest and heading else guest or heading or c.passage.title
     prefix = f"**{label}:** " if label else ""
     return f"- {prefix}{_cited(c, book)}"
 
