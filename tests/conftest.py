@@ -67,7 +67,7 @@ def settings(tmp_path: Path, cache_dir: Path):  # type: ignore[no-untyped-def]
     return Settings(store_dir=tmp_path / "store", cache_dir=cache_dir, data_dir=ROOT / "data")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.fail(f"the shared corpus is missing at {CORPUS}")

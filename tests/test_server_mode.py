@@ -247,3 +247,28 @@ def test_new_source_round_trips_through_the_server(served, server_settings, tmp_
     assert removed.chunks_removed == added.chunks_added
     assert served.store.count() == before
     assert all(p.video_id != "AAAAAAAAAAA" for p in served.retrieve("Zorblax ladder promises", k=5))
+
+
+def test_eval_is_the_same_as_with_the_embedded_store(served, bundled, cache_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    from evals import gate, suites
+
+    remote, local = gate.fast_suites(served), gate.fast_suites(bundled)
+    assert [r.name for r in remote] == [r.name for r in local] == ["retrieval", "answers", "citations"]
+    for r, here in zip(remote, local, strict=True):
+        assert r.metrics == pytest.approx(here.metrics, abs=1e-9), r.name
+    assert gate.failures(remote) == []
+    cases = suites.notes_cases("dev")
+    assert suites.conversation_suite(served, cases).metrics == suites.conversation_suite(bundled, cases).metrics
+
+    env = {
+        **os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "COACH_CHROMA_URL": served.settings.chroma_url,
+        "COACH_CACHE_DIR": str(cache_dir), "COACH_DATA_DIR": str(ROOT / "data"),
+    }  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "coach.cli", "eval", "retrieval", "--no-langchain", "--gate", "--json"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout)
+    assert got["gate_failures"] == []
+    assert got["suites"]["retrieval"] == pytest.approx(local[0].metrics, abs=1e-9)
