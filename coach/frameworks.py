@@ -54,7 +54,7 @@ class FrameworkIndex:
     def __init__(self, store: ChunkStore, embedder: LocalEmbedder) -> None:
         self.store = store
         self.embedder = embedder
-        self._version: tuple[str, int] = ("", -1)
+        self._version: tuple[str, int, int] = ("", -1, -1)
         self._items: list[SourcedFramework] = []
         self._vectors = np.zeros((0, 1), dtype=np.float32)
         self._lock = threading.Lock()
@@ -64,7 +64,7 @@ class FrameworkIndex:
         return list(self._items)
 
     def _refresh(self) -> None:
-        version = (self.store.stamp(), int(self.store.manifest.count()))  # a changed file keeps the count
+        version = self.store.version()
         with self._lock:
             if version == self._version:
                 return

@@ -25,7 +25,7 @@ RRF_K = 60  # the constant from Cormack et al. (2009); rankings deeper than ~60 
 # are the dense ranking's to win.
 KEYWORD_WEIGHT = 0.5
 # Over 300 episodes a few talkative ones fill the top ranks with near-repeats and push the episode that
-# answers out of the top 5. Measured on the corpus questions' dev split (hit@5 by episode), evals/README:
+# answers out of the top 5. Measured on the dev split of evals/datasets/corpus.jsonl (hit@5 by episode):
 # 40 candidates 7/14 → 200 candidates 8/14 → 200 spread one per source first 12/14 (test split: 9/14).
 CANDIDATES = 200
 PER_SOURCE_FIRST = 1
@@ -60,11 +60,8 @@ class Retriever:
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
 
-    def _version(self) -> tuple[str, int, int]:
-        return self.store.stamp(), int(self.store.manifest.count()), self.store.count()
-
     def snapshot(self) -> _Snapshot:
-        version = self._version()
+        version = self.store.version()
         with self._lock:
             if self._snapshot is None or self._snapshot.version != version:
                 self._snapshot = self._build(version)

@@ -295,6 +295,10 @@ class ChunkStore:
         got = self.manifest.get(ids=[_STAMP_RECORD], include=["documents"])
         return got["documents"][0] if got["ids"] and got["documents"] else ""
 
+    def version(self) -> tuple[str, int, int]:
+        """What readers compare to know their caches are stale: the stamp (a rewrite keeps the counts), and counts."""
+        return self.stamp(), int(self.manifest.count()), self.count()
+
     def _restamp(self) -> None:
         self.manifest.upsert(ids=[_STAMP_RECORD], documents=[uuid.uuid4().hex], embeddings=[_DUMMY_VECTOR])
 
