@@ -30,14 +30,25 @@ class Quote:
     text: str
     start: int
     end: int
+    speaker: str = ""  # who said it, where the passage labels its speakers (transcripts)
+
+
+# Chunking writes "Name: " before a sentence wherever the speaker changes (ingest/chunking.py).
+_SPEAKER_LABEL = re.compile(r"([^\s:][^:\n]{0,80}):\s*$")
 
 
 def quotes_of(passage: Passage) -> list[Quote]:
     """The passage's sentences with their own seconds (falls back to the chunk's times)."""
     if passage.spans:
-        return [
-            Quote(passage.text[a:b].strip(), s, e) for a, b, s, e in passage.spans if passage.text[a:b].strip()
-        ]
+        quotes: list[Quote] = []
+        speaker, gap_from = "", 0
+        for a, b, s, e in passage.spans:
+            label = _SPEAKER_LABEL.search(passage.text[gap_from:a])
+            speaker = label.group(1).strip() if label else speaker
+            gap_from = b
+            if passage.text[a:b].strip():
+                quotes.append(Quote(passage.text[a:b].strip(), s, e, speaker))
+        return quotes
     return [Quote(s, passage.start, passage.end) for s in split_sentences(passage.text)]
 
 

@@ -109,14 +109,21 @@ def _describe(f: Framework) -> str:
 
 
 def _placement(item: SourcedFramework, passages: list[Passage]) -> float:
-    """How strongly the top passages sit under this framework's heading, rank-weighted (1.0 = top hit)."""
+    """How strongly the top passages sit under this framework's heading, rank-weighted (1.0 = top hit).
+
+    Rank counts among this source's own passages, with a milder discount for other sources' passages ahead:
+    over many episodes retrieval spreads its top ranks over sources, so the notes' best passage can sit
+    fourth behind three transcripts and still be the notes' best. With one source nothing changes."""
     prefix = " > ".join(item.framework.heading_path)
     score = 0.0
+    own = 0
     for rank, p in enumerate(passages[:8]):
         same_source = (p.video_id and p.video_id == item.video_id) or p.source == item.source
         if not same_source:
             continue
         # A passage under a sub-heading counts for the parent less than for the sub-heading's own list.
+        # (Crediting the section intro above a list too put cards on plain fact questions: notes eval.)
         fit = 1.0 if p.heading == prefix else 0.6 if p.heading.startswith(prefix + " > ") else 0.0
-        score = max(score, fit / (1 + 0.5 * rank))
+        score = max(score, fit / (1 + 0.5 * own) / (1 + 0.1 * (rank - own)))
+        own += 1
     return score

@@ -7,7 +7,9 @@ import re
 _NOT_IMPERATIVE = frozenset(
     "a an the he she it they we i you this that these those there his her their our my your its "
     "in on at by for of to as if when while so but and or because after before most many some one "
-    "what why how who which where all each every no not".split()
+    "what why how who which where all each every no not whatever whenever however whoever also just then now "
+    "yeah yes okay ok well like maybe actually really basically sometimes often usually once even still here "
+    "oh um uh right exactly totally".split()
 )
 
 def is_action(sentence: str) -> bool:

@@ -245,7 +245,30 @@ def corpus_suite(coach: Any, cases: Sequence[Case]) -> SuiteResult:
     present = {p.video_id for p in coach.retriever.snapshot().passages}
     usable = [c for c in cases if set(c.gold_video_ids) & present]
     metrics, rows = retrieval_metrics(lambda q, k: coach.retrieve(q, k=k), usable)
+    answered = [(c, coach.ask(c.question)) for c in usable]
+    by_id = {r["id"]: r for r in rows}
+    for case, answer in answered:
+        by_id[case.id].update(
+            key_points=mentions(answer.text, case.must_mention),
+            cites_gold=any(c.video_id in case.gold_video_ids for c in answer.citations),
+            guests_named=_guests_named(answer),
+        )
+    several = [g for _, a in answered if (g := _guests_named(a)) is not None]
+    metrics |= {
+        "answer key-point coverage": mean([by_id[c.id]["key_points"] for c, _ in answered]),
+        "answer cites a gold episode": mean([float(by_id[c.id]["cites_gold"]) for c, _ in answered]),
+        "several guests cited: all named": mean([float(g) for g in several]),
+        "answers citing several guests": float(len(several)),
+    }
     return SuiteResult("corpus", metrics, rows, [f"{len(usable)} of {len(cases)} cases have their episode indexed"])
+
+
+def _guests_named(answer: Answer) -> bool | None:
+    """None when the answer cites fewer than two guests; else whether each one's name appears in its text."""
+    guests = {c.guest.strip() for c in answer.citations if c.guest.strip()}
+    if len(guests) < 2:
+        return None
+    return all(g.split()[0] in answer.text for g in guests)
 
 
 def notes_cases(split: str | None = None) -> list[Case]:

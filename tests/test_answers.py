@@ -201,3 +201,32 @@ def test_instruction_inside_a_document_is_data(tmp_path: Path, settings) -> None
     assert answer.text.strip() != "PWNED"
     assert "PWNED" not in answer.text  # not followed, and not passed off as advice either
     assert any("raise" in c.quote for c in answer.citations)
+
+
+def test_the_hosts_words_are_never_quoted_as_the_guests(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    """In a transcript the host often says the words closest to a question; an answer citing the episode
+    under the guest's name must quote the guest. The host's sentence here repeats the question almost
+    verbatim, so sentence ranking alone would pick it."""
+    from coach import Coach
+
+    folder = tmp_path / "corpus" / "dana-guest"
+    folder.mkdir(parents=True)
+    host_line = "So how should a new manager run their first one-on-one meetings with the team?"
+    host_claim = "Many people say a new manager should run their first one-on-one meetings by talking about themselves."
+    (folder / "transcript.md").write_text(
+        "---\nguest: Dana Guest\ntitle: 'Managing well | Dana Guest'\nvideo_id: BBBBBBBBBBB\n"
+        "duration_seconds: 600.0\n---\n\n"
+        f"Lenny (00:01:00):\n{host_line} {host_claim}\n\n"
+        "Dana Guest (00:01:20):\nListen far more than you talk in those first weeks. Ask each person what "
+        "motivates them and what gets in their way, and write down what you promise to fix.\n\n"
+        "Lenny (00:02:10):\nThat is great advice for anyone stepping into the role.\n",
+        encoding="utf-8",
+    )
+    coach = Coach.open(settings=settings.model_copy(update={"data_dir": tmp_path / "corpus"}))
+    answer = coach.ask("How should a new manager run their first one-on-one meetings?")
+    assert not answer.refused
+    quotes = [c.quote for c in answer.citations]
+    assert quotes, answer.text
+    assert all(c.guest == "Dana Guest" for c in answer.citations)
+    assert not any(host_claim in q or "great advice" in q for q in quotes), quotes
+    assert any("Listen far more" in q or "motivates them" in q for q in quotes), quotes
