@@ -167,8 +167,10 @@ def test_store_folder_under_a_regular_file_is_a_clear_error(tmp_path: Path, cach
 
 
 _CHILD = r"""
-import ctypes, json, os, resource, signal, sys
+import ctypes, faulthandler, json, os, resource, signal, sys
 from pathlib import Path
+
+faulthandler.dump_traceback_later(240, exit=True)  # a hang shows where it is stuck, then ends the child
 
 mode, store_dir, cache_dir, data_dir, new_file = sys.argv[1:6]
 out = {}
@@ -223,6 +225,10 @@ if out["opened"]:
         out["ingest_error"] = str(exc)
     out["ids_after"] = [p.id for p in coach.retrieve("How do I get past senior manager?", k=5)]
 print("RESULT " + json.dumps(out), flush=True)
+if mode == "diskfull":
+    # The CLI runs in a fresh process, as a user runs it (_cli_with_full_disk): a second Chroma client
+    # opened in this process after the failed write can wait forever on the first one's connection.
+    sys.exit(0)
 from coach.cli import main
 sys.stderr.write("--- cli ---\n")
 sys.stderr.flush()
@@ -242,6 +248,24 @@ def _child(mode: str, store_dir: Path, cache_dir: Path, new_file: Path) -> tuple
     assert result is not None, f"child failed: {run.stdout[-2000:]} {run.stderr[-3000:]}"
     code = next((int(line.split()[1]) for line in run.stdout.splitlines() if line.startswith("CLI_EXIT ")), -1)
     return result, code, run.stderr.split("--- cli ---\n", 1)[-1]
+
+
+def _cli_with_full_disk(store_dir: Path, cache_dir: Path, new_file: Path) -> subprocess.CompletedProcess[str]:
+    """`coach ingest` in its own process whose files cannot grow past the store's current sizes."""
+    biggest = max(p.stat().st_size for p in store_dir.rglob("*") if p.is_file())
+
+    def no_room() -> None:
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # stays ignored across exec: writes fail with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (biggest, biggest))
+
+    return subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-m", "coach.cli", "ingest", str(new_file), "--store", str(store_dir)],
+        capture_output=True, text=True, env=_env(COACH_CACHE_DIR=str(cache_dir)), cwd=ROOT, timeout=300,
+        preexec_fn=no_room,
+    )  # fmt: skip
 
 
 def _fingerprint(folder: Path) -> dict[str, str]:
@@ -304,24 +328,19 @@ def test_read_only_store_is_a_clear_error_and_the_index_is_untouched(
     _verify_copy(store_dir, tmp_path, cache_dir, built_store["ids"], built_store["new_file"])
 
 
-@pytest.mark.xfail(
-    reason="known bug, open in issue 6: since the commit stamp, a store whose files cannot grow sometimes hangs "
-    "the ingesting child instead of failing (seen twice; passed alone twice)",
-    raises=subprocess.TimeoutExpired,
-    strict=False,
-)
 def test_full_disk_during_ingestion_is_a_clear_error_and_the_index_survives(
     built_store: dict[str, Any], tmp_path: Path, cache_dir: Path
 ) -> None:
     store_dir: Path = built_store["dir"]
-    result, cli_code, cli_err = _child("diskfull", store_dir, cache_dir, built_store["new_file"])
+    result, _, _ = _child("diskfull", store_dir, cache_dir, built_store["new_file"])
     assert result["opened"] is True, result  # reading needs no room
     assert "ingest" not in result, f"the ingest must fail, not report success: {result}"
     assert result["ingest_error"].startswith(f"the Chroma store at {store_dir} cannot be used ("), result
     assert "disk has space" in result["ingest_error"]
     assert result["ids_after"] == built_store["ids"], "the failing process still answers from the old index"
-    assert cli_code == 1
-    _one_error_line(cli_err, f"error: the Chroma store at {store_dir} cannot be used (")
+    cli = _cli_with_full_disk(store_dir, cache_dir, built_store["new_file"])
+    assert cli.returncode == 1, cli.stderr[-6000:]
+    _one_error_line(cli.stderr, f"error: the Chroma store at {store_dir} cannot be used (")
     _verify_copy(store_dir, tmp_path, cache_dir, built_store["ids"], built_store["new_file"])
 
 
