@@ -27,7 +27,7 @@ from coach.types import Answer, Passage
 # which the sources are taken not to cover the question. Sentence level matters for short
 # messages ("my manager ignores me") that no 128-token chunk resembles as a whole.
 # Calibrated on the dev split of evals/datasets/notes.jsonl: `python -m evals.calibrate`.
-REFUSE_BELOW = 0.291
+REFUSE_BELOW = 0.295
 
 
 @dataclass(frozen=True)

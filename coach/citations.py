@@ -18,7 +18,7 @@ from ingest.embedding import LocalEmbedder
 MARKER = re.compile(r"\s?\[(\d{1,3})\]")
 # Cosine between a claim and the best sentence of the passage it cites, below which the claim is
 # called unsupported. Calibrated on the dev split (evals/calibrate.py prints the sweep and the choice).
-SUPPORT_THRESHOLD = 0.544
+SUPPORT_THRESHOLD = 0.540
 # Sentences this short ("Here is how:") carry no claim worth checking.
 MIN_CLAIM_WORDS = 6
 
