@@ -1,4 +1,4 @@
-"""Hybrid retrieval: Chroma dense search and BM25 keyword search, fused by reciprocal rank,
+"""Hybrid retrieval: dense search over the vectors stored in Chroma and BM25 keyword search, fused by reciprocal rank,
 then spread over sources: the best passage of each source comes before any source's second.
 
 Only chunks that a manifest record lists are trusted (see ingest/store.py), so
@@ -128,8 +128,16 @@ class Retriever:
         return first + rest
 
     def _dense(self, snap: _Snapshot, qvec: np.ndarray) -> list[int]:
-        hits = self.store.query(qvec.tolist(), self.candidates)
-        return [snap.by_id[h.id] for h in hits if h.id in snap.by_id]
+        """Exact cosine ranking over the snapshot's vectors (unit length, so a dot product).
+
+        Not Chroma's HNSW query: over the 303 episodes its approximate top 10 held 92 % of the exact top 10
+        on average, missed the exact best passage for 5 % of the eval questions, and in one freshly built
+        store returned none of Ethan Evans' passages for "What is the Magic Loop?" (exact: all top 5).
+        The vectors are in memory already for the answer's cosines; 52k × 384 costs a few milliseconds."""
+        scores = snap.vectors @ qvec
+        n = min(self.candidates, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n]
+        return [int(i) for i in top[np.argsort(-scores[top], kind="stable")]]
 
     def _keyword(self, snap: _Snapshot, query: str) -> list[int]:
         import bm25s

@@ -368,23 +368,6 @@ class ChunkStore:
     def count(self) -> int:
         return int(self.chunks.count())
 
-    def query(self, vector: Sequence[float], k: int, where: dict[str, Any] | None = None) -> list[StoredChunk]:
-        n = self.count()
-        if n == 0:
-            return []
-        res = self.chunks.query(
-            query_embeddings=[list(vector)],
-            n_results=min(k, n),
-            where=where,
-            include=["documents", "metadatas", "distances"],
-        )
-        return [
-            StoredChunk(cid, doc or "", dict(meta or {}), 1.0 - float(dist))
-            for cid, doc, meta, dist in zip(
-                res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=False
-            )
-        ]
-
     def all_chunks(self) -> list[StoredChunk]:
         got = read_all(self.chunks, ["documents", "metadatas"])
         return [

@@ -71,11 +71,42 @@ def test_corpus_suite_finds_the_right_episodes(full: dict[str, Any]) -> None:
     assert result.notes[0].startswith("28 of 28 cases")
     # Measured 0.75 (README); the floor sits just under it, as the CI gate's do. The goal is 0.8.
     assert result.metrics["hit@5"] >= 0.7, result.metrics
-    # The answers, not only the passages: measured 0.50 of answers cite a gold episode, and every answer
+    # The answers, not only the passages: measured 0.43 of answers cite a gold episode, and every answer
     # citing several guests names each of them.
     assert result.metrics["answer cites a gold episode"] >= 0.4, result.metrics
     assert result.metrics["answers citing several guests"] >= 10
     assert result.metrics["several guests cited: all named"] == 1.0, result.metrics
+
+
+def test_dense_search_is_exact_over_the_whole_corpus(full: dict[str, Any]) -> None:
+    """Dense retrieval must rank by true cosine: Chroma's approximate (HNSW) top 10 held 92 % of the exact one
+    over these questions and, in one store built by this module, none of Ethan Evans' passages for "What is
+    the Magic Loop?". The exact ranking here is computed from the stored vectors with plain numpy."""
+    import numpy as np
+
+    from evals.suites import corpus_cases
+    from ingest.store import read_all
+
+    coach = full["coach"]
+    committed = coach.store.committed_ids()
+    got = read_all(coach.store.chunks, ["embeddings"])
+    keep = [i for i, cid in enumerate(got["ids"]) if cid in committed]
+    ids = [got["ids"][i] for i in keep]
+    vectors = np.asarray([got["embeddings"][i] for i in keep], dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    questions = ["What is the Magic Loop?", *(c.question for c in corpus_cases())]
+    spread = coach.retriever.per_source_first
+    for question in questions:
+        qvec = coach.embedder.encode([question])[0]
+        scores = vectors @ (qvec / np.linalg.norm(qvec))
+        best = [ids[i] for i in np.argsort(-scores)[:10]]
+        coach.retriever.per_source_first = None  # the raw dense ranking, before the spread over sources
+        try:
+            got_ids = [p.id for p in coach.retrieve(question, k=10, mode="dense")]
+        finally:
+            coach.retriever.per_source_first = spread
+        assert got_ids[:3] == best[:3], question
+        assert len(set(got_ids) & set(best)) >= 9, question
 
 
 def test_the_magic_loop_still_comes_from_ethan_evans(full: dict[str, Any]) -> None:
