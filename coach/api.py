@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from coach import snapshot_cache
 from coach.advisor import Advisor, AnswerEvent
 from coach.conversation import Situation
 from coach.frameworks import FrameworkIndex
@@ -34,7 +35,9 @@ class Coach:
         self.store = store
         self.embedder = embedder
         self.llm = llm
-        self.retriever = Retriever(store, embedder)
+        # A local store's retriever snapshot is cached between processes; server-mode replicas keep nothing on disk.
+        snapshots = None if settings.chroma_url else snapshot_cache.root_for(settings.cache_dir, settings.store_dir)
+        self.retriever = Retriever(store, embedder, snapshot_dir=snapshots)
         self.frameworks = FrameworkIndex(store, embedder)
         self.advisor = Advisor(self.retriever, self.frameworks, settings, llm)
         self.startup_report: IngestReport | None = None

@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from coach import snapshot_cache
 from coach.types import Passage
 from ingest.embedding import LocalEmbedder
 from ingest.store import ChunkStore, read_all
@@ -51,8 +53,12 @@ class Retriever:
         candidates: int = CANDIDATES,
         keyword_weight: float = KEYWORD_WEIGHT,
         per_source_first: int | None = PER_SOURCE_FIRST,
+        snapshot_dir: Path | None = None,
     ) -> None:
+        """`snapshot_dir`: where to save and reuse the snapshot between processes (local stores); None keeps
+        it in memory only."""
         self.store = store
+        self.snapshot_dir = snapshot_dir
         self.embedder = embedder
         self.candidates = candidates
         self.keyword_weight = keyword_weight
@@ -70,16 +76,22 @@ class Retriever:
     def _build(self, version: tuple[str, int, int]) -> _Snapshot:
         import bm25s
 
+        saved = snapshot_cache.load(self.snapshot_dir, self.store.name, version) if self.snapshot_dir else None
+        if saved is not None:
+            rows, matrix, retriever = saved
+            passages = [Passage.from_store(cid, doc, meta, 0.0) for cid, doc, meta in rows]
+            return _Snapshot(version, passages, {p.id: i for i, p in enumerate(passages)}, matrix, retriever)
         committed = self.store.committed_ids()
         got = read_all(self.store.chunks, ["documents", "metadatas", "embeddings"])
-        passages: list[Passage] = []
+        rows = []
         vectors: list[Any] = []
         for cid, doc, meta, vec in zip(
             got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=False
         ):
             if cid in committed:
-                passages.append(Passage.from_store(cid, doc or "", dict(meta or {}), 0.0))
+                rows.append([cid, doc or "", dict(meta or {})])
                 vectors.append(vec)
+        passages = [Passage.from_store(cid, doc, meta, 0.0) for cid, doc, meta in rows]
         matrix = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
         retriever = None
         if passages:
@@ -88,6 +100,8 @@ class Retriever:
                 bm25s.tokenize([_bm25_text(p) for p in passages], stopwords="en", show_progress=False),
                 show_progress=False,
             )
+            if self.snapshot_dir:
+                snapshot_cache.save(self.snapshot_dir, self.store.name, version, rows, matrix, retriever)
         return _Snapshot(version, passages, {p.id: i for i, p in enumerate(passages)}, matrix, retriever)
 
     def retrieve(
