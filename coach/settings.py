@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(PROJECT_ROOT / "data", description="The bundled corpus, indexed on first use.")
     cache_dir: Path = Field(
         default_factory=lambda: Path.home() / ".cache" / "coach",
-        description="Where the exported ONNX embedding model is cached.",
+        description="Cache folder: the exported ONNX model and, for local stores, the retriever snapshot.",
     )
     embed_backend: str = Field(
         "auto",
