@@ -27,7 +27,6 @@ from ingest.frameworks import Step
 # best sentence of the top passage's source: over the 303 episodes that raised answers citing a gold
 # episode from 10/28 to 12/28 (corpus suite, exact dense search) and left the notes eval unchanged.
 PASSAGE_RANK_WEIGHT = 0.02
-LEAD_FROM_TOP_SOURCE = True
 _NUMBER_WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten".split())}
 _COUNT_CLAIM = re.compile(
     r"\b(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten)[\s-]+(?:\w+[\s-]+)?(steps?|stages?|parts?|factors?|"
@@ -169,7 +168,7 @@ class OfflineComposer:
     def _strategies_part(
         self, opening: str, candidates: list[Candidate], book: CitationBook, passages: list[Passage]
     ) -> list[str]:
-        if LEAD_FROM_TOP_SOURCE and candidates and passages:
+        if passages:
             candidates = _lead_from(passages[0].source, candidates)
         top = candidates[:4]
         if not top:
@@ -290,10 +289,7 @@ def _cited(c: Candidate, book: CitationBook) -> str:
 
 def _within(passage: Passage, match: FrameworkMatch) -> bool:
     """A passage from the framework's own list, whose words the steps above already gave."""
-    item = match.item
-    prefix = " > ".join(item.framework.heading_path)
-    same_source = passage.source == item.source or (passage.video_id and passage.video_id == item.video_id)
-    return bool(same_source) and (passage.heading == prefix or passage.heading.startswith(prefix + " > "))
+    return match.item.same_source(passage) and match.item.list_fit(passage) > 0
 
 
 def _lead_from(source: str, candidates: list[Candidate]) -> list[Candidate]:

@@ -35,6 +35,16 @@ class SourcedFramework:
     guest: str
     source: str
 
+    def same_source(self, passage: Passage) -> bool:
+        """The passage comes from this framework's source (or another source of the same episode)."""
+        return bool(passage.video_id and passage.video_id == self.video_id) or passage.source == self.source
+
+    def list_fit(self, passage: Passage) -> float:
+        """1.0 for a passage under this framework's own heading, 0.6 under one of its sub-headings (it counts
+        for the parent less than for the sub-heading's own list), else 0. Heading only: pair with same_source."""
+        prefix = " > ".join(self.framework.heading_path)
+        return 1.0 if passage.heading == prefix else 0.6 if passage.heading.startswith(prefix + " > ") else 0.0
+
     @property
     def display_name(self) -> str:
         """"Steps of the Magic Loop" says more with its parent: "The Magic Loop … — Steps of …"."""
@@ -114,16 +124,12 @@ def _placement(item: SourcedFramework, passages: list[Passage]) -> float:
     Rank counts among this source's own passages, with a milder discount for other sources' passages ahead:
     over many episodes retrieval spreads its top ranks over sources, so the notes' best passage can sit
     fourth behind three transcripts and still be the notes' best. With one source nothing changes."""
-    prefix = " > ".join(item.framework.heading_path)
     score = 0.0
     own = 0
     for rank, p in enumerate(passages[:8]):
-        same_source = (p.video_id and p.video_id == item.video_id) or p.source == item.source
-        if not same_source:
+        if not item.same_source(p):
             continue
-        # A passage under a sub-heading counts for the parent less than for the sub-heading's own list.
         # (Crediting the section intro above a list too put cards on plain fact questions: notes eval.)
-        fit = 1.0 if p.heading == prefix else 0.6 if p.heading.startswith(prefix + " > ") else 0.0
-        score = max(score, fit / (1 + 0.5 * own) / (1 + 0.1 * (rank - own)))
+        score = max(score, item.list_fit(p) / (1 + 0.5 * own) / (1 + 0.1 * (rank - own)))
         own += 1
     return score

@@ -74,16 +74,20 @@ class Retriever:
             return self._snapshot
 
     def _build(self, version: tuple[str, int, int]) -> _Snapshot:
-        import bm25s
-
         saved = snapshot_cache.load(self.snapshot_dir, self.store.name, version) if self.snapshot_dir else None
-        if saved is not None:
-            rows, matrix, retriever = saved
-            passages = [Passage.from_store(cid, doc, meta, 0.0) for cid, doc, meta in rows]
-            return _Snapshot(version, passages, {p.id: i for i, p in enumerate(passages)}, matrix, retriever)
+        rows, matrix, keyword_index = saved if saved is not None else (*self._read(), None)
+        passages = [Passage.from_store(cid, doc, meta, 0.0) for cid, doc, meta in rows]
+        if saved is None and passages:
+            keyword_index = _keyword_index(passages)
+            if self.snapshot_dir:
+                snapshot_cache.save(self.snapshot_dir, self.store.name, version, rows, matrix, keyword_index)
+        return _Snapshot(version, passages, {p.id: i for i, p in enumerate(passages)}, matrix, keyword_index)
+
+    def _read(self) -> tuple[list[Any], np.ndarray]:
+        """The committed chunks from Chroma as [id, text, metadata] rows, and their vectors."""
         committed = self.store.committed_ids()
         got = read_all(self.store.chunks, ["documents", "metadatas", "embeddings"])
-        rows = []
+        rows: list[Any] = []
         vectors: list[Any] = []
         for cid, doc, meta, vec in zip(
             got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=False
@@ -91,18 +95,7 @@ class Retriever:
             if cid in committed:
                 rows.append([cid, doc or "", dict(meta or {})])
                 vectors.append(vec)
-        passages = [Passage.from_store(cid, doc, meta, 0.0) for cid, doc, meta in rows]
-        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
-        retriever = None
-        if passages:
-            retriever = bm25s.BM25()
-            retriever.index(
-                bm25s.tokenize([_bm25_text(p) for p in passages], stopwords="en", show_progress=False),
-                show_progress=False,
-            )
-            if self.snapshot_dir:
-                snapshot_cache.save(self.snapshot_dir, self.store.name, version, rows, matrix, retriever)
-        return _Snapshot(version, passages, {p.id: i for i, p in enumerate(passages)}, matrix, retriever)
+        return rows, np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
 
     def retrieve(
         self, query: str, k: int = 5, mode: str = "hybrid", vector: np.ndarray | None = None
@@ -162,6 +155,14 @@ class Retriever:
         n = min(self.candidates, len(snap.passages))
         docs, scores = snap.bm25.retrieve(tokens, k=n, show_progress=False)
         return [int(d) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+
+
+def _keyword_index(passages: list[Passage]) -> Any:
+    import bm25s
+
+    index = bm25s.BM25()
+    index.index(bm25s.tokenize([_bm25_text(p) for p in passages], stopwords="en", show_progress=False), show_progress=False)
+    return index
 
 
 def _bm25_text(p: Passage) -> str:

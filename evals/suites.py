@@ -253,7 +253,7 @@ def corpus_suite(coach: Any, cases: Sequence[Case]) -> SuiteResult:
             cites_gold=any(c.video_id in case.gold_video_ids for c in answer.citations),
             guests_named=_guests_named(answer),
         )
-    several = [g for _, a in answered if (g := _guests_named(a)) is not None]
+    several = [g for c, _ in answered if (g := by_id[c.id]["guests_named"]) is not None]
     metrics |= {
         "answer key-point coverage": mean([by_id[c.id]["key_points"] for c, _ in answered]),
         "answer cites a gold episode": mean([float(by_id[c.id]["cites_gold"]) for c, _ in answered]),
