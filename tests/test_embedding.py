@@ -74,3 +74,30 @@ def test_langchain_interface_returns_plain_floats(cache_dir: Path) -> None:
     assert all(isinstance(x, float) for x in query)
     assert float(np.dot(docs[0], query)) == pytest.approx(1.0, abs=1e-4)
     assert float(np.dot(docs[1], query)) < 0.5
+
+
+def test_torch_sees_few_input_shapes_and_padding_changes_no_vector(texts: list[str]) -> None:
+    """Served questions come in every length; PyTorch keeps state per input shape, so the torch runtime must
+    bucket shapes (lengths a multiple of 32, batch sizes powers of two) without moving any vector."""
+    import random
+
+    embedder = LocalEmbedder("torch")
+    words = " ".join(texts).split()
+    rng = random.Random(7)
+    free_form = [" ".join(rng.choices(words, k=rng.randint(1, 260))) for _ in range(45)]
+    embedder.encode(["load the model"])
+    shapes: list[tuple[int, int]] = []
+    hook = embedder._impl.register_forward_pre_hook(lambda _m, args: shapes.append(tuple(args[0]["input_ids"].shape)))
+    try:
+        got = [embedder.encode(free_form[:n]) for n in (1, 3, 7, 45)]
+    finally:
+        hook.remove()
+    assert shapes
+    assert all(length % 32 == 0 and batch & (batch - 1) == 0 for batch, length in shapes), shapes
+    lengths = {length for _, length in shapes}
+    assert len(lengths) > 3, "the texts span many lengths; so must the buckets"
+    # The oracle: sentence-transformers itself, padding each batch only to its longest text.
+    plain = embedder._impl.encode(free_form, batch_size=32, normalize_embeddings=True)
+    for part in got:
+        cosine = (part * plain[: len(part)]).sum(axis=1)
+        assert cosine.min() >= 0.9999, float(cosine.min())
