@@ -102,3 +102,33 @@ def test_torch_sees_few_input_shapes_and_padding_changes_no_vector(texts: list[s
     for part in got:
         cosine = (part * plain[: len(part)]).sum(axis=1)
         assert cosine.min() >= 0.9999, float(cosine.min())
+
+
+def test_the_model_runs_on_one_long_lived_thread_whoever_calls() -> None:
+    """A web server's worker threads come and go; the runtime's per-thread state must not go with them."""
+    import threading
+
+    embedder = LocalEmbedder("torch")
+    embedder.encode(["load the model"])
+    runners: set[int] = set()
+    hook = embedder._impl.register_forward_pre_hook(lambda *_: runners.add(threading.get_ident()))
+    callers: set[int] = set()
+    results: list[np.ndarray] = []
+
+    def call(text: str) -> None:
+        callers.add(threading.get_ident())
+        results.append(embedder.encode([text]))
+
+    try:
+        threads = [threading.Thread(target=call, args=(f"question number {i}",)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        call("and one from the test's own thread")
+    finally:
+        hook.remove()
+    assert len(results) == 7
+    assert len(callers) >= 2, "the callers ran on several threads"
+    assert len(runners) == 1, runners
+    assert runners.isdisjoint(callers), "the model must not run on a caller's (short-lived) thread"
