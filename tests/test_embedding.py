@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ingest.chunking import chunk_segments
-from ingest.embedding import LocalEmbedder, native_bf16, resolve_backend
+from ingest.embedding import MODEL_THREADS, LocalEmbedder, native_bf16, resolve_backend
 from ingest.sources import parse_file
 from tests.conftest import NOTES
 
@@ -104,7 +104,7 @@ def test_torch_sees_few_input_shapes_and_padding_changes_no_vector(texts: list[s
         assert cosine.min() >= 0.9999, float(cosine.min())
 
 
-def test_the_model_runs_on_one_long_lived_thread_whoever_calls() -> None:
+def test_the_model_runs_on_its_own_few_long_lived_threads_whoever_calls() -> None:
     """A web server's worker threads come and go; the runtime's per-thread state must not go with them."""
     import threading
 
@@ -120,7 +120,7 @@ def test_the_model_runs_on_one_long_lived_thread_whoever_calls() -> None:
         results.append(embedder.encode([text]))
 
     try:
-        threads = [threading.Thread(target=call, args=(f"question number {i}",)) for i in range(6)]
+        threads = [threading.Thread(target=call, args=(f"question number {i}",)) for i in range(12)]
         for t in threads:
             t.start()
         for t in threads:
@@ -128,7 +128,7 @@ def test_the_model_runs_on_one_long_lived_thread_whoever_calls() -> None:
         call("and one from the test's own thread")
     finally:
         hook.remove()
-    assert len(results) == 7
+    assert len(results) == 13
     assert len(callers) >= 2, "the callers ran on several threads"
-    assert len(runners) == 1, runners
+    assert 1 <= len(runners) <= MODEL_THREADS < len(callers), (runners, len(callers))
     assert runners.isdisjoint(callers), "the model must not run on a caller's (short-lived) thread"
