@@ -34,17 +34,11 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
 NOTES = PROJECT_ROOT / "data" / "ethan-evans-career-development.md"
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def contender(kind: str, backend: str, calls: int, every: int) -> dict[str, Any]:
     """Runs inside the subprocess: the seeded call sequence, RSS samples."""
     import torch
 
+    from bench.load import rss_mb
     from ingest.embedding import LocalEmbedder
 
     embedder = LocalEmbedder(backend)
@@ -58,13 +52,13 @@ def contender(kind: str, backend: str, calls: int, every: int) -> dict[str, Any]
     encode = embedder.encode if kind == "coach" else plain
     words = NOTES.read_text(encoding="utf-8").split()
     rng = random.Random(0)
-    samples = [(0, rss_mb())]
+    samples = [(0, rss_mb(os.getpid())["rss_mb"])]
     began = time.perf_counter()
     for i in range(1, calls + 1):
         texts = [" ".join(rng.choices(words, k=rng.randint(3, 200))) for _ in range(rng.randint(1, 40))]
         encode(texts)
         if i % every == 0 or i == calls:
-            samples.append((i, rss_mb()))
+            samples.append((i, rss_mb(os.getpid())["rss_mb"]))
     return {"kind": kind, "seconds": time.perf_counter() - began, "samples": samples}
 
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 MODEL_NAME = "all-MiniLM-L6-v2"
 MAX_SEQ_TOKENS = 256
 MODEL_THREADS = 2  # long-lived threads the model runs on (see encode): 8 users, 5.98 answers/s vs 4.94 with one
-PAD_TOKENS_TO = 8  # torch batches pad to 8, 16, … 256 tokens: few shapes, bounded memory (see _encode_torch)
+PAD_TOKENS_TO = 8  # torch batches pad to 8, 16, … 256 tokens: few shapes, bounded memory (see _torch_batch)
 BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8")
 # Runtimes whose vectors are interchangeable share an index; int8 moves vectors too far (cosine ~0.992).
 VECTOR_FAMILY = {"torch": "fp32", "torch-bf16": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
@@ -112,9 +112,14 @@ class LocalEmbedder(Embeddings):
 
     def _encode_here(self, texts: list[str]) -> np.ndarray:
         self._load()
-        if self.backend.startswith("torch"):
-            return self._encode_torch(texts)
-        return self._encode_onnx(texts)
+        batch_vectors = self._torch_batch if self.backend.startswith("torch") else self._onnx_batch
+        # Longest first, so each batch pads to similar lengths (as sentence-transformers does).
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), 384), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            out[idx] = batch_vectors([texts[j] for j in idx])
+        return out
 
     def _load(self) -> None:
         with self._lock:
@@ -145,52 +150,39 @@ class LocalEmbedder(Embeddings):
             tokenizer.enable_padding()
             self._tokenizer = tokenizer
 
-    def _encode_torch(self, texts: Sequence[str]) -> np.ndarray:
-        """Encode in batches of a few fixed shapes: lengths padded to a multiple of PAD_TOKENS_TO, batch sizes
-        rounded up to a power of two with copies of the batch's last text (their vectors are dropped).
+    def _torch_batch(self, batch: list[str]) -> np.ndarray:
+        """One batch in one of a few fixed shapes: lengths padded to a multiple of PAD_TOKENS_TO, the batch size
+        rounded up to a power of two with copies of its last text (their vectors are dropped).
 
         PyTorch's CPU kernels keep state per input shape for the process's lifetime, so free-form shapes (every
         question and quote has its own length) made a served coach grow without end: +1.2 GB over 1,500 calls
         of random sizes in bf16; with these shapes it levels off near +250 MB. Padding is masked out of
         attention and pooling, so vectors match unpadded ones to cosine >= 0.9999. Multiples of 8 cost an ask
-        ~10 % against unpadded batches; 16 cost ~25 %, 32 ~45 % (measured on the notes, same process)."""
+        ~8 % against unpadded batches; 16 cost ~25 %, 32 ~45 % (measured on the notes, same process)."""
         import torch
 
-        order = np.argsort([-len(t) for t in texts], kind="stable")  # longest first: little padding per batch
-        out = np.empty((len(texts), 384), dtype=np.float32)
+        n = len(batch)
+        filled = batch + [batch[-1]] * (_power_of_two_at_least(n) - n)
         with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                batch = [texts[j] for j in idx]
-                batch += [batch[-1]] * (_power_of_two_at_least(len(batch)) - len(batch))
-                raw = self._impl.encode(
-                    batch,
-                    batch_size=len(batch),
-                    normalize_embeddings=False,
-                    convert_to_tensor=True,
-                    processing_kwargs={"text": {"pad_to_multiple_of": PAD_TOKENS_TO}},
-                )
-                # Normalise in fp32: a bf16 norm alone would move vectors by ~1e-3.
-                out[idx] = torch.nn.functional.normalize(raw[: len(idx)].float(), dim=1).numpy()
-        return out
+            raw = self._impl.encode(
+                filled,
+                batch_size=len(filled),
+                normalize_embeddings=False,
+                convert_to_tensor=True,
+                processing_kwargs={"text": {"pad_to_multiple_of": PAD_TOKENS_TO}},
+            )
+            # Normalise in fp32: a bf16 norm alone would move vectors by ~1e-3.
+            return torch.nn.functional.normalize(raw[:n].float(), dim=1).numpy()
 
-    def _encode_onnx(self, texts: Sequence[str]) -> np.ndarray:
-        # Longest first, so each batch pads to similar lengths (as sentence-transformers does).
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        out = np.empty((len(texts), 384), dtype=np.float32)
-        for i in range(0, len(texts), self.batch_size):
-            idx = order[i : i + self.batch_size]
-            encodings = self._tokenizer.encode_batch([texts[j] for j in idx])
-            ids = np.array([e.ids for e in encodings], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-            hidden = self._impl.run(
-                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            )[0]
-            weights = mask[..., None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[idx] = pooled / np.clip(norms, 1e-12, None)
-        return out
+    def _onnx_batch(self, batch: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(batch)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        hidden = self._impl.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return pooled / np.clip(norms, 1e-12, None)
 
 
 def _power_of_two_at_least(n: int) -> int:
