@@ -54,7 +54,7 @@ class Advisor:
         self.frameworks = frameworks
         self.settings = settings
         self.llm = llm
-        self.composer = OfflineComposer(self.embedder)
+        self.composer = OfflineComposer(self.embedder, evidence_floor=refuse_below)
         self.checker = checker or CitationChecker(self.embedder)
         self.refuse_below = refuse_below
 

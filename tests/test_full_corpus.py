@@ -71,9 +71,9 @@ def test_corpus_suite_finds_the_right_episodes(full: dict[str, Any]) -> None:
     assert result.notes[0].startswith("28 of 28 cases")
     # Measured 0.75 (README); the floor sits just under it, as the CI gate's do. The goal is 0.8.
     assert result.metrics["hit@5"] >= 0.7, result.metrics
-    # The answers, not only the passages: measured 0.43 of answers cite a gold episode, and every answer
-    # citing several guests names each of them.
-    assert result.metrics["answer cites a gold episode"] >= 0.4, result.metrics
+    # The answers, not only the passages: measured 0.54 (15 of 28) of answers cite a gold episode since they
+    # follow the retriever's sources (0.43 before), and every answer citing several guests names each of them.
+    assert result.metrics["answer cites a gold episode"] >= 0.5, result.metrics
     assert result.metrics["answers citing several guests"] >= 10
     assert result.metrics["several guests cited: all named"] == 1.0, result.metrics
 
