@@ -299,9 +299,10 @@ def _by_retrieved_source(passages: list[Passage], candidates: list[Candidate], f
 
     Over many episodes the retriever (dense + keywords over whole passages, spread over sources) knows better
     than one sentence's cosine which episode answers. Corpus suite, answers citing a gold episode (the episode
-    was among the passages for 22 of 28): led by sentence scores 12 (dev 7, test 5); one sentence per source in
-    retrieval order 16 (dev 8, test 8); the same with the evidence floor 15 (dev 9, test 6), which keeps a
-    source's off-topic best sentence out of the lead and was the best on dev (floors of 0.35 and 0.4: dev 8).
+    was among the passages for 22 of 28): the top source first, then by sentence score, 12 (dev 7, test 5);
+    one sentence per source in retrieval order 16 (dev 8, test 8); the same with the evidence floor 15 (dev 9,
+    test 6), which keeps a source's off-topic best sentence out of the lead and was the best on dev (floors of
+    0.35 and 0.4: dev 8).
     With one source (the bundled notes) the order does not change."""
     best: dict[str, Candidate] = {}
     for c in candidates:
