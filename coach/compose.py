@@ -56,9 +56,10 @@ class OfflineComposer:
 
     name = "offline"
 
-    def __init__(self, embedder: LocalEmbedder, evidence_floor: float = 0.0) -> None:
+    def __init__(self, embedder: LocalEmbedder, evidence_floor: float = -1.0) -> None:
         """`evidence_floor`: a sentence with a lower cosine to the question is no evidence for it (the advisor
-        passes its calibrated refusal threshold); such sentences are never moved up to represent a source."""
+        passes its calibrated refusal threshold); such sentences are never moved up to represent a source.
+        The default, the lowest cosine there is, sets no floor."""
         self.embedder = embedder
         self.evidence_floor = evidence_floor
 
