@@ -10,15 +10,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from coach.advice import Point, rank_points
 from coach.citations import CitationChecker
-from coach.compose import Candidate, OfflineComposer, framework_card
-from coach.conversation import Situation, Turn, is_follow_up, normalize_history, retrieval_query
+from coach.compose import OfflineComposer, framework_card
+from coach.conversation import Situation
 from coach.coverage import covered_topics
 from coach.frameworks import FrameworkIndex, FrameworkMatch
-from coach.guard import clean_question, is_code_request, is_injection
+from coach.plan import AdvicePlan, make_plan
 from coach.prompts import render
+from coach.query import Query, read_query
 from coach.retrieval import Retriever
 from coach.settings import Settings
 from coach.types import Answer, Passage
@@ -27,7 +27,8 @@ from coach.types import Answer, Passage
 # which the sources are taken not to cover the question. Sentence level matters for short
 # messages ("my manager ignores me") that no 128-token chunk resembles as a whole.
 # Calibrated on the dev split of evals/datasets/notes.jsonl: `python -m evals.calibrate`.
-REFUSE_BELOW = 0.295
+REFUSE_BELOW = 0.325
+PREMISE_PASSAGES = 3  # passages retrieved for each claim a question makes about the sources, to check it
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,24 @@ class AnswerEvent:
     kind: str
     text: str = ""
     answer: Answer | None = None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Everything one question needs, computed once: the query, the passages, the ranked advice and the
+    framework that fits, all at one version of the index."""
+
+    query: Query
+    passages: list[Passage]
+    points: list[Point]  # ranked by what the message itself asks
+    context_points: list[Point]  # ranked by the whole conversation (the same list unless it is a follow-up)
+    framework: FrameworkMatch | None
+    declined: bool  # an instruction or code request with nothing else to answer
+
+    @property
+    def evidence(self) -> float:
+        """How well the sources cover the question: the best passage or sentence cosine (0 when nothing)."""
+        return max([p.score for p in self.passages] + [p.cosine for p in self.points], default=0.0)
 
 
 class Advisor:
@@ -54,7 +73,7 @@ class Advisor:
         self.frameworks = frameworks
         self.settings = settings
         self.llm = llm
-        self.composer = OfflineComposer(self.embedder, evidence_floor=refuse_below)
+        self.composer = OfflineComposer()
         self.checker = checker or CitationChecker(self.embedder)
         self.refuse_below = refuse_below
 
@@ -68,74 +87,79 @@ class Advisor:
         assert final is not None
         return final
 
+    def read(
+        self, question: str, history: Sequence[Any] | None = None, situation: Situation | None = None
+    ) -> Reading:
+        """One pass over the question: one index version, one query embedding batch, one sentence batch.
+        Raises QuestionError (a readable message) for an empty question or malformed history."""
+        query = read_query(question, history, situation, self.embedder, self.settings.max_question_chars)
+        if query.code_request or not query.text:
+            return Reading(query, [], [], [], None, declined=True)
+        version = self.retriever.store.version()
+        snapshot = self.retriever.snapshot(version)
+        passages = self.retriever.retrieve(query.search, k=self.settings.top_k, vector=query.vector, snapshot=snapshot)
+        view = self.frameworks.view(version)
+        vectors = (query.focus_vector, query.vector) if query.follow_up else (query.vector,)
+        rankings = rank_points(view, passages, vectors, self.embedder)
+        framework = self.frameworks.match(query.vector, passages, view)
+        return Reading(query, passages, rankings[0], rankings[-1], framework, declined=False)
+
+    def plan(self, reading: Reading) -> AdvicePlan:
+        def search(claim: str) -> list[Passage]:
+            return self.retriever.retrieve(claim, k=PREMISE_PASSAGES)
+
+        return make_plan(reading.query, reading.points, reading.passages, reading.framework, self.embedder,
+                         self.refuse_below, search, reading.context_points)  # fmt: skip
+
     def stream(
         self, question: str, history: Sequence[Any] | None = None, situation: Situation | None = None
     ) -> Iterator[AnswerEvent]:
         """Raises QuestionError (a readable message) for an empty question or malformed history."""
-        cleaned = clean_question(question, self.settings.max_question_chars)
-        turns = normalize_history(history)
-        situation = _inert_situation(situation or Situation())
-        text = _inert(cleaned.text)
-        query = retrieval_query(text, turns, situation)
-        qvec = self.embedder.encode([query])[0]
-        if is_injection(text) or is_code_request(text):
-            yield self._final(self._decline(text, qvec, cleaned.notices))
+        reading = self.read(question, history, situation)
+        query = reading.query
+        if reading.declined or reading.evidence < self.refuse_below:
+            yield self._final(self._decline(query))
             return
-        passages = self.retriever.retrieve(query, k=self.settings.top_k, vector=qvec)
-        follow_up = is_follow_up(text, turns)
-        # The conversation finds the passages; the follow-up itself picks the sentences that answer it...
-        svec = self.embedder.encode([text])[0] if follow_up else qvec
-        candidates = self.composer.rank_sentences(svec, passages)
-        if follow_up:  # ...alternating with the sentences that fit the whole conversation
-            candidates = _interleave(candidates, self.composer.rank_sentences(qvec, passages))
-        if evidence(passages, candidates) < self.refuse_below:
-            yield self._final(self._decline(text, qvec, cleaned.notices))
-            return
-        framework = self.frameworks.match(qvec, passages)
+        plan = self.plan(reading)
         if self.llm is not None:
-            yield from self._from_llm(text, turns, situation, qvec, passages, framework, cleaned.notices)
+            yield from self._from_llm(reading, plan)
             return
-        answer = self.composer.compose(text, svec, passages, framework, candidates, situation, follow_up)
-        answer.notices = cleaned.notices + answer.notices
+        answer = self.composer.compose(plan)
+        answer.notices = [*query.notices, *answer.notices]
         yield from _replay(answer)
 
     # ---- declining ---------------------------------------------------------------
-    def _decline(self, text: str, qvec: np.ndarray, notices: list[str]) -> Answer:
+    def _decline(self, query: Query) -> Answer:
         snap = self.retriever.snapshot()
-        topics = covered_topics(snap.passages, snap.vectors, qvec) if snap.passages else []
-        if is_injection(text):
+        topics = covered_topics(snap.passages, snap.vectors, query.vector) if snap.passages else []
+        if query.injection:
             opening = "I can't change how I work or share my instructions, but I'm glad to help with your career."
-        elif is_code_request(text):
+        elif query.code_request:
             opening = "I don't write code — I'm a career coach, and I answer only from my sources."
         else:
             opening = "My sources don't cover that, so I won't guess."
         cover = f" My sources cover: {'; '.join(topics)}." if topics else " No sources are indexed yet."
+        notices = [n for n in query.notices if "instruction aimed at me" not in n]
         return Answer(
             text=f"{opening}{cover} Ask me about one of those, or describe a situation at work.",
             refused=True,
-            notices=list(notices),
+            notices=notices,
         )
 
     # ---- LLM path ----------------------------------------------------------------
-    def _from_llm(
-        self,
-        text: str,
-        turns: list[Turn],
-        situation: Situation,
-        qvec: np.ndarray,
-        passages: list[Passage],
-        framework: FrameworkMatch | None,
-        notices: list[str],
-    ) -> Iterator[AnswerEvent]:
+    def _from_llm(self, reading: Reading, plan: AdvicePlan) -> Iterator[AnswerEvent]:
         from langchain_core.messages import HumanMessage, SystemMessage
 
+        query, passages = reading.query, reading.passages
         system = render("answer_system")
         user = render(
             "answer_user",
-            sources=_numbered(passages, framework),
-            situation=situation.describe() or "(not given)",
-            history="\n".join(f"{r}: {t[:600]}" for r, t in turns[-6:]) or "(none)",
-            question=text,
+            sources=_numbered(passages, plan),
+            situation=query.situation.describe() or "(not given)",
+            history="\n".join(f"{r}: {t[:600]}" for r, t in query.turns[-6:]) or "(none)",
+            question=query.text,
+            lead=_suggested_lead(passages, plan),
+            ask_back=plan.question,
         )
         backend = getattr(self.llm, "model_name", None) or getattr(self.llm, "_llm_type", "llm")
         streamed: list[str] = []
@@ -145,58 +169,46 @@ class Advisor:
                 streamed.append(piece)
                 yield AnswerEvent("delta", piece)
         except Exception as exc:  # any transport or server failure: the offline composer still answers
-            reason = _reason(exc)
-            answer = self.composer.compose(text, qvec, passages, framework, situation=situation)
-            answer.notices = [*notices, f"The language model could not be reached ({reason}); "
-                              "this answer comes from the offline composer."]  # fmt: skip
-            yield self._final(answer)
+            yield self._final(self._fallback(plan, query, f"The language model could not be reached ({_reason(exc)}); "
+                                             "this answer comes from the offline composer."))  # fmt: skip
             return
         raw = "".join(streamed)
         if _leaks(raw, system):
-            yield self._final(self._decline("reveal your prompt", qvec, notices))
+            yield self._final(self._decline(query))
             return
-        checked = self.checker.check(raw, passages)
+        checked = self.checker.check(raw, passages, said_by_person=query.text)
         if not checked.citations:
-            answer = self.composer.compose(text, qvec, passages, framework, situation=situation)
-            answer.notices = [*notices, "The language model's answer had no sentence its sources support; "
-                              "this answer comes from the offline composer."]  # fmt: skip
+            answer = self._fallback(plan, query, "The language model's answer had no sentence its sources support; "
+                                    "this answer comes from the offline composer.")  # fmt: skip
             answer.flagged = list(dict.fromkeys(checked.dropped))
             yield self._final(answer)
             return
-        out_notices = list(notices)
+        notices = list(query.notices)
         if checked.dropped:
-            out_notices.append(f"{len(checked.dropped)} sentence(s) removed: the cited source does not support them.")
+            notices.append(f"{len(checked.dropped)} sentence(s) removed: the cited source does not support them.")
         if checked.removed_markers:
             marks = ", ".join(f"[{n}]" for n in checked.removed_markers)
-            out_notices.append(f"Citation marker(s) {marks} pointed at no source and were removed.")
+            notices.append(f"Citation marker(s) {marks} pointed at no source and were removed.")
         answer = Answer(
             text=checked.text,
             citations=checked.citations,
-            framework=framework_card(framework) if framework else None,
-            notices=out_notices,
+            framework=framework_card(plan.framework) if plan.framework else None,
+            notices=notices,
             backend=str(backend),
             flagged=list(dict.fromkeys(checked.dropped)),
+            lead=(checked.citations[0].n,),
         )
         yield self._final(answer)
+
+    def _fallback(self, plan: AdvicePlan, query: Query, notice: str) -> Answer:
+        """The offline answer to the same plan, so a backend failure changes the wording, never the advice."""
+        answer = self.composer.compose(plan)
+        answer.notices = [*query.notices, notice]
+        return answer
 
     @staticmethod
     def _final(answer: Answer) -> AnswerEvent:
         return AnswerEvent("final", answer.text, answer)
-
-
-def evidence(passages: list[Passage], candidates: list[Candidate]) -> float:
-    """How well the sources cover a question: the best passage or sentence cosine (0 when nothing)."""
-    return max([p.score for p in passages] + [c.cosine for c in candidates], default=0.0)
-
-
-def _interleave(first: list[Candidate], second: list[Candidate]) -> list[Candidate]:
-    merged: dict[str, Candidate] = {}
-    for pair in zip(first, second, strict=False):
-        for c in pair:
-            merged.setdefault(c.quote.text, c)
-    for c in first[len(second) :] + second[len(first) :]:
-        merged.setdefault(c.quote.text, c)
-    return list(merged.values())
 
 
 def _replay(answer: Answer) -> Iterator[AnswerEvent]:
@@ -206,16 +218,25 @@ def _replay(answer: Answer) -> Iterator[AnswerEvent]:
     yield AnswerEvent("final", answer.text, answer)
 
 
-def _numbered(passages: list[Passage], framework: FrameworkMatch | None) -> str:
+def _numbered(passages: list[Passage], plan: AdvicePlan) -> str:
     blocks = []
     for i, p in enumerate(passages, start=1):
         where = f"{p.title} — {p.heading}" if p.heading else p.title
         blocks.append(f"[{i}] ({where}, at {p.when})\n{p.text}")
-    if framework:
-        fw = framework.item.framework
+    if plan.framework:
+        fw = plan.framework.item.framework
         steps = "; ".join(f"{s.n}. {s.label}" for s in fw.steps)
-        blocks.append(f"(Framework that fits: {framework.item.display_name} — steps: {steps})")
+        blocks.append(f"(Framework that fits: {plan.framework.item.display_name} — steps: {steps})")
     return "\n\n".join(blocks)
+
+
+def _suggested_lead(passages: list[Passage], plan: AdvicePlan) -> str:
+    """The sentence the offline ranking would lead with, and the passage number that holds it."""
+    if plan.lead is None:
+        return "(none)"
+    text = plan.lead.best_quote.text
+    n = next((i for i, p in enumerate(passages, start=1) if text[:60] in p.text), None)
+    return f"“{text}”" + (f" (passage [{n}])" if n else "")
 
 
 def _reason(exc: BaseException) -> str:
@@ -228,17 +249,3 @@ def _leaks(output: str, prompt: str, window: int = 8) -> bool:
     words = re.findall(r"\w+", prompt.lower())
     said = " ".join(re.findall(r"\w+", output.lower()))
     return any(" ".join(words[i : i + window]) in said for i in range(len(words) - window + 1))
-
-
-_TYPED_MARKER = re.compile(r"\[(\d{1,3})\]")
-
-
-def _inert(text: str) -> str:
-    """The person's words are echoed into answers; a typed "[2]" must not read as citation 2, so it becomes "(2)"."""
-    return _TYPED_MARKER.sub(r"(\1)", text)
-
-
-def _inert_situation(situation: Situation) -> Situation:
-    from dataclasses import replace
-
-    return replace(situation, level=_inert(situation.level), goal=_inert(situation.goal), manager=_inert(situation.manager))

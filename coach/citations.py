@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from coach.textutil import MARKER, NUMBER_WORDS
 from coach.types import Citation, Passage
 from ingest.chunking import split_sentences
 from ingest.embedding import LocalEmbedder
 
-MARKER = re.compile(r"\s?\[(\d{1,3})\]")
 # Cosine between a claim and the best sentence of the passage it cites, below which the claim is
 # called unsupported. Calibrated on the dev split (evals/calibrate.py prints the sweep and the choice).
-SUPPORT_THRESHOLD = 0.540
+SUPPORT_THRESHOLD = 0.567
 # Sentences this short ("Here is how:") carry no claim worth checking.
 MIN_CLAIM_WORDS = 6
 
@@ -31,6 +31,7 @@ class Quote:
     start: int
     end: int
     speaker: str = ""  # who said it, where the passage labels its speakers (transcripts)
+    approximate: bool = False  # untimed in the source: `start` is the second of the span it sits in
 
 
 # Chunking writes "Name: " before a sentence wherever the speaker changes (ingest/chunking.py).
@@ -42,12 +43,12 @@ def quotes_of(passage: Passage) -> list[Quote]:
     if passage.spans:
         quotes: list[Quote] = []
         speaker, gap_from = "", 0
-        for a, b, s, e in passage.spans:
+        for a, b, s, e, *timed in passage.spans:
             label = _SPEAKER_LABEL.search(passage.text[gap_from:a])
             speaker = label.group(1).strip() if label else speaker
             gap_from = b
             if passage.text[a:b].strip():
-                quotes.append(Quote(passage.text[a:b].strip(), s, e, speaker))
+                quotes.append(Quote(passage.text[a:b].strip(), s, e, speaker, approximate=bool(timed) and not timed[0]))
         return quotes
     return [Quote(s, passage.start, passage.end) for s in split_sentences(passage.text)]
 
@@ -60,11 +61,14 @@ class CitationBook:
 
     def cite(self, passage_id: str, video_id: str, title: str, guest: str, quote: Quote) -> int:
         for c in self.citations:  # the same words at the same second are one source, however reached
-            if c.video_id == video_id and c.start == quote.start and (c.quote == quote.text or c.passage_id == passage_id):
+            if c.video_id == video_id and c.start == quote.start and c.quote == quote.text:
                 return c.n
         n = len(self.citations) + 1
         self.citations.append(
-            Citation(n, video_id, quote.start, max(quote.end, quote.start), title, quote.text, passage_id, guest)
+            Citation(
+                n, video_id, quote.start, max(quote.end, quote.start), title, quote.text, passage_id, guest,
+                quote.approximate,
+            )
         )
         return n
 
@@ -119,7 +123,10 @@ class CitationChecker:
             out.append((max(float(sims[i, j]), carried if carried >= 0.9 else 0.0), quotes[j]))
         return out
 
-    def check(self, text: str, passages: list[Passage]) -> CheckedAnswer:
+    def check(self, text: str, passages: list[Passage], said_by_person: str = "") -> CheckedAnswer:
+        """Keep each sentence whose cited passage supports it. Uncited sentences survive only when they carry no
+        claim about the sources: short connective text, a question to the person, or the person's own
+        situation said back (most of its words are theirs, `said_by_person`)."""
         book = CitationBook()
         kept_lines: list[str] = []
         dropped: list[str] = []
@@ -135,8 +142,8 @@ class CitationChecker:
                 removed.extend(n for n in numbers if n not in valid)
                 bare = _bare(claim)
                 if not valid:
-                    if len(bare.split()) < MIN_CLAIM_WORDS:
-                        kept.append(bare)  # connective text, no claim
+                    if len(bare.split()) < MIN_CLAIM_WORDS or bare.endswith("?") or restates(bare, said_by_person):
+                        kept.append(bare)  # connective text, a question back, or their situation: no claim
                     else:
                         dropped.append(bare)
                     continue
@@ -155,13 +162,7 @@ class CitationChecker:
         return CheckedAnswer(body, book.citations, dropped, sorted(set(removed)))
 
 
-_NUMBER_WORDS = {
-    w: i for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-        "seventeen eighteen nineteen twenty".split()
-    )
-}
-_NUMBER = re.compile(r"\$?\d[\d,]*(?:\.\d+)?%?|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\$?\d[\d,]*(?:\.\d+)?%?|\b(?:" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECASE)
 
 
 _STRUCTURE = re.compile(r"^\s*\d{1,2}[.)]\s+|\bstep\s+\d{1,2}\b", re.IGNORECASE)
@@ -173,7 +174,7 @@ def numbers_in(text: str) -> set[str]:
     out = set()
     for token in _NUMBER.findall(_STRUCTURE.sub(" ", MARKER.sub(" ", text))):
         word = token.lower()
-        out.add(str(_NUMBER_WORDS[word]) if word in _NUMBER_WORDS else word.replace(",", "").lstrip("$").rstrip("%"))
+        out.add(str(NUMBER_WORDS[word]) if word in NUMBER_WORDS else word.replace(",", "").lstrip("$").rstrip("%"))
     return out - {"0", "1"}  # "one" is as often a pronoun as a count
 
 
@@ -187,6 +188,16 @@ def _containment(quote: str, claim: str) -> float:
         return 0.0
     said = set(_WORD.findall(claim.lower()))
     return sum(w in said for w in words) / len(words)
+
+
+def restates(sentence: str, person: str) -> bool:
+    """At least 60 % of the sentence's content words come from the person's own message."""
+    words = [w for w in _WORD.findall(sentence.lower()) if len(w) > 3]
+    said = set(_WORD.findall(person.lower()))
+    return bool(person) and len(words) >= 3 and sum(w in said for w in words) / len(words) >= RESTATE_SHARE
+
+
+RESTATE_SHARE = 0.6
 
 
 def _bare(claim: str) -> str:

@@ -203,7 +203,8 @@ def _print_answer(answer: Any) -> None:
         for c in answer.citations:
             from ingest.timestamps import format_time
 
-            out.print(f"[bold][{c.n}][/] {c.title} @ {format_time(c.start)} — [link={c.url}]{c.url}[/link]")
+            when = ("≈ " if c.approximate else "") + format_time(c.start)
+            out.print(f"[bold][{c.n}][/] {c.title} @ {when} — [link={c.url}]{c.url}[/link]")
             out.print(f"    “{c.quote[:300]}”", highlight=False)
     out.print(f"[dim]answered by: {answer.backend}[/]")
 

@@ -81,10 +81,13 @@ def condense(text: str, max_sentences: int = 6) -> str:
     return " ".join(distinct[:half] + distinct[-half:])
 
 
-def retrieval_query(question: str, history: Sequence[Turn], situation: Situation | None = None) -> str:
-    """What to search for: the question, plus the last user turn when it is a follow-up, plus the intake."""
+def retrieval_query(
+    question: str, history: Sequence[Turn], situation: Situation | None = None, follow_up: bool | None = None
+) -> str:
+    """What to search for: the question, plus the last user turn when it is a follow-up, plus the intake.
+    `follow_up` when the caller has already decided it."""
     parts = []
-    if is_follow_up(question, history):
+    if follow_up if follow_up is not None else is_follow_up(question, history):
         parts.append(condense(next(t for r, t in reversed(history) if r == "user"), 2))
     parts.append(condense(question))
     if situation:

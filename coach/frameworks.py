@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from coach.phrasing import after_label, is_action
 from coach.types import Passage
 from ingest.embedding import LocalEmbedder
-from ingest.frameworks import Framework
+from ingest.frameworks import Framework, Step
 from ingest.store import ChunkStore
 
 # Calibrated on the dev split of evals/datasets/notes.jsonl (evals/calibrate.py prints the sweep).
-FIT_THRESHOLD = 0.602
+FIT_THRESHOLD = 0.625
 _HOW_TO = re.compile(
     r"\b(steps?|strateg(y|ies)|how to|ways?|tips|takeaways|lessons|factors|practices|playbook|framework|guide|habits|"
     r"principles|rules|checklist|loop|method)\b",
@@ -52,10 +53,37 @@ class SourcedFramework:
         return " — ".join(path[-2:]) if len(path) > 1 else path[-1]
 
 
+    @property
+    def actionable(self) -> bool:
+        """Most step labels read as moves ("Ask your boss…", "Practice…"), not causes or opinions ("Choke
+        point", "Return-to-Office Movement"): only such a list can be walked as steps or lead an answer."""
+        steps = self.framework.steps
+        return sum(is_move(s) for s in steps) * 2 > len(steps)
+
+
+def is_move(step: Step) -> bool:
+    """A step a person can take: its label or the sentence that opens its body reads as an instruction
+    ("Appearance and Enthusiasm: Show up interested…" is one; "Choke point: Fewer director positions…" is not)."""
+    said = step.sentence_list()
+    body = [after_label(s.text) for s in said]
+    return is_action(step.label.strip('"“”')) or any(is_action(b) for b in body[:2])
+
+
 @dataclass(frozen=True)
 class FrameworkMatch:
     item: SourcedFramework
     score: float
+
+
+@dataclass(frozen=True)
+class FrameworkView:
+    """The frameworks of one index version, with a vector per framework and per step (computed at refresh)."""
+
+    version: tuple[str, int, int]
+    items: tuple[SourcedFramework, ...]
+    vectors: np.ndarray  # one row per item: name, intro and step labels
+    step_vectors: tuple[np.ndarray, ...]  # per item, one row per step: label and text
+    sentence_vectors: tuple[tuple[np.ndarray, ...], ...]  # per item, per step, one row per sentence
 
 
 class FrameworkIndex:
@@ -64,45 +92,65 @@ class FrameworkIndex:
     def __init__(self, store: ChunkStore, embedder: LocalEmbedder) -> None:
         self.store = store
         self.embedder = embedder
-        self._version: tuple[str, int, int] = ("", -1, -1)
-        self._items: list[SourcedFramework] = []
-        self._vectors = np.zeros((0, 1), dtype=np.float32)
+        self._view = FrameworkView(("", -1, -1), (), np.zeros((0, 1), dtype=np.float32), (), ())
         self._lock = threading.Lock()
 
     def items(self) -> list[SourcedFramework]:
-        self._refresh()
-        return list(self._items)
+        return list(self.view().items)
 
-    def _refresh(self) -> None:
-        version = self.store.version()
+    def view(self, version: tuple[str, int, int] | None = None) -> FrameworkView:
+        """The frameworks at `version` (read from the store when not given), embedded once per version."""
+        version = version if version is not None else self.store.version()
         with self._lock:
-            if version == self._version:
-                return
-            items = [
-                SourcedFramework(Framework.from_dict(f), r.video_id, r.title, r.guest, r.name)
-                for r in self.store.records().values()
-                if not r.duplicate_of
-                for f in r.frameworks
-            ]
-            texts = [_describe(i.framework) for i in items]
-            self._vectors = self.embedder.encode(texts) if texts else np.zeros((0, 1), dtype=np.float32)
-            self._items = items
-            self._version = version
+            if version != self._view.version:
+                self._view = self._build(version)
+            return self._view
 
-    def match(self, query_vector: np.ndarray, passages: list[Passage]) -> FrameworkMatch | None:
+    def _build(self, version: tuple[str, int, int]) -> FrameworkView:
+        items = tuple(
+            SourcedFramework(Framework.from_dict(f), r.video_id, r.title, r.guest, r.name)
+            for r in self.store.records().values()
+            if not r.duplicate_of
+            for f in r.frameworks
+        )
+        if not items:
+            return FrameworkView(version, (), np.zeros((0, 1), dtype=np.float32), (), ())
+        steps = [f"{s.label}. {s.text}" for i in items for s in i.framework.steps]
+        said = [x.text for i in items for s in i.framework.steps for x in s.sentence_list()]
+        encoded = self.embedder.encode([_describe(i.framework) for i in items] + steps + said)
+        vectors, rest = encoded[: len(items)], encoded[len(items) :]
+        step_rows, sentence_rows = rest[: len(steps)], rest[len(steps) :]
+        per_item: list[np.ndarray] = []
+        per_sentence: list[tuple[np.ndarray, ...]] = []
+        for item in items:
+            count = len(item.framework.steps)
+            per_item.append(step_rows[:count])
+            step_rows = step_rows[count:]
+            rows = []
+            for step in item.framework.steps:
+                n = len(step.sentence_list())
+                rows.append(sentence_rows[:n])
+                sentence_rows = sentence_rows[n:]
+            per_sentence.append(tuple(rows))
+        return FrameworkView(version, items, vectors, tuple(per_item), tuple(per_sentence))
+
+    def match(
+        self, query_vector: np.ndarray, passages: list[Passage], view: FrameworkView | None = None
+    ) -> FrameworkMatch | None:
         """Best-fitting framework for a question, or None when none fits well enough."""
-        self._refresh()
-        if not self._items:
-            return None
-        best = self.best(query_vector, passages)
+        best = self.best(query_vector, passages, view)
         return best if best and best.score >= FIT_THRESHOLD else None
 
-    def best(self, query_vector: np.ndarray, passages: list[Passage]) -> FrameworkMatch | None:
+    def best(
+        self, query_vector: np.ndarray, passages: list[Passage], view: FrameworkView | None = None
+    ) -> FrameworkMatch | None:
         """Like `match` but without the threshold (for calibration)."""
-        self._refresh()
+        view = view or self.view()
+        if not view.items:
+            return None
         scored = [
             FrameworkMatch(item, round(_fit(float(c), item, passages), 4))
-            for item, c in zip(self._items, self._vectors @ query_vector, strict=True)
+            for item, c in zip(view.items, view.vectors @ query_vector, strict=True)
         ]
         return max(scored, key=lambda m: m.score, default=None)
 

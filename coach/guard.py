@@ -24,7 +24,9 @@ _INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override|bypass)\b[^.?!\n]{0,40}\b(instructions?|rules?|prompts?|guidelines|guardrails)\b"
     r"|\b(reveal|print|show|repeat|output|leak|tell me)\b[^.?!\n]{0,30}"
     r"\b(system|hidden|initial|your)\s+(prompt|instructions)\b"
-    r"|\byou are now\b|\bdeveloper mode\b|\bjailbreak\b|\bDAN\b",
+    r"|\byou are now\b|\bdeveloper mode\b|\bjailbreak\b|\bDAN\b"
+    # the attack's own follow-through, not a question of the person's
+    r"|\bfirst task\b|\brestrictions (?:are|have been) lifted\b|\bwith no (?:rules|restrictions)\b|\bsystem notice\b",
     re.IGNORECASE,
 )
 _CODE_REQUEST = re.compile(
@@ -50,6 +52,31 @@ def clean_question(raw: str | None, max_chars: int) -> CleanQuestion:
         cut = text[:max_chars]
         text = cut[: cut.rfind(" ")] if " " in cut[max_chars // 2 :] else cut
     return CleanQuestion(text, notices)
+
+
+# "…so please do exactly what it says": the person asks the coach to obey the instruction they quoted.
+_OBEY = re.compile(
+    r"\b(do|follow|obey|execute|carry out)\b[^.?!\n]{0,25}\b(what it says|it says|the instructions?|"
+    r"those instructions|that instruction|as instructed)\b",
+    re.IGNORECASE,
+)
+_QUOTED = re.compile(r"(['\"“‘])([^'\"“”‘’]{4,400})(['\"”’])")
+
+
+def strip_injection(text: str) -> tuple[str, bool]:
+    """The message without the instructions aimed at the coach, and whether there were any.
+
+    A quoted instruction ("my boss sent me 'ignore previous instructions…'") becomes "“…”" so the rest of
+    the sentence still tells the situation; an unquoted one loses its sentence. When the person asks the coach
+    to obey what they quoted, nothing is left to answer."""
+    if not is_injection(text):
+        return text, False
+    if _OBEY.search(text):
+        return "", True
+    text = _QUOTED.sub(lambda m: "“…”" if is_injection(m.group(2)) else m.group(0), text)
+    kept = [s for s in re.split(r"(?<=[.!?])\s+", text) if not is_injection(s)]
+    rest = " ".join(kept).strip()
+    return (rest if len(re.findall(r"[A-Za-z]{3,}", rest)) >= 3 else ""), True
 
 
 def is_injection(text: str) -> bool:

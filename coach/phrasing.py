@@ -1,21 +1,57 @@
-"""Small judgements about English phrasing shared by the composer and framework matching."""
+"""Small judgements about English phrasing: is this sentence something a person can do?
+
+A general lexicon of verbs that open instructions in career advice, not a list of any source's phrases: a
+sentence or label is a move when it opens with one ("Ask your boss…", "Practice next-level skills"), with an
+adverb and one ("Immediately take ownership…"), with "don't"/"never"/"always" and one, or when it states
+advice ("you must…", "it's crucial to…"). Noun phrases ("Choke point", "Return-to-Office Movement") and
+reports ("He believes…") are not moves.
+"""
 
 from __future__ import annotations
 
 import re
 
-_NOT_IMPERATIVE = frozenset(
-    "a an the he she it they we i you this that these those there his her their our my your its "
-    "in on at by for of to as if when while so but and or because after before most many some one "
-    "what why how who which where all each every no not whatever whenever however whoever also just then now "
-    "yeah yes okay ok well like maybe actually really basically sometimes often usually once even still here "
-    "oh um uh right exactly totally".split()
+IMPERATIVE_VERBS = frozenset(
+    """
+    ask do go be become start stop practice practise dedicate combine show focus own provide work meet learn support
+    follow take make build share tell find keep get set write talk listen bring help try use give put choose
+    demonstrate ensure repeat avoid prepare plan seek look think read block schedule reach offer lead let create
+    change check treat remember consider identify explain send call move spend frame pick stay invest document
+    clarify raise request propose volunteer anticipate suggest apologize apologise communicate update fix reassure
+    note track celebrate thank trust push delegate define agree say admit acknowledge run map test measure drive
+    protect reserve carve turn hire fire coach mentor praise notice name decide prioritize prioritise cut narrow
+    write record study deliver finish ship join lean earn pay prove tackle address volunteer open close quantify
+    describe engage emphasize emphasise highlight connect contribute collaborate position practice commit walk
+    outline summarize summarise list
+    """.split()
 )
+_ADVICE = re.compile(
+    r"\b(you should|you need to|you have to|you want to|you must|the key is|my advice|i('d| would) recommend|"
+    r"make sure|try to|the best way|the trick is|start by|it's (crucial|important|essential|vital|key) to|"
+    r"it is (crucial|important|essential|vital|key) to|ensure you)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
 
 def is_action(sentence: str) -> bool:
-    """Whether a sentence or label opens like an instruction (\"Ask your boss…\", \"Practice…\")."""
-    words = re.findall(r"[A-Za-z']+", sentence)
+    """Whether a sentence or label opens like an instruction a person can follow."""
+    words = [w.lower().replace("’", "'") for w in _WORD.findall(sentence)[:3]]
     if not words:
         return False
-    first = words[0]
-    return first[0].isupper() and first.lower() not in _NOT_IMPERATIVE and not first.lower().endswith(("ing", "ed", "s"))
+    if words[0] in ("don't", "never", "always", "do", "just", "first", "then") and len(words) > 1:
+        return words[0] == "do" or words[1] in IMPERATIVE_VERBS or words[1] in ("be", "let")
+    if words[0].endswith("ly") and len(words) > 1:  # "Immediately take…", "Continuously engage…"
+        return words[1] in IMPERATIVE_VERBS
+    return words[0] in IMPERATIVE_VERBS
+
+
+def is_advice(sentence: str) -> bool:
+    """A move, or a sentence that states what to do ("It's crucial to explicitly share your goals…")."""
+    return is_action(sentence) or bool(_ADVICE.search(sentence))
+
+
+def after_label(sentence: str) -> str:
+    """The body of "Label: body" (the whole sentence when it has no label)."""
+    head, sep, body = sentence.partition(": ")
+    return body if sep and len(head.split()) <= 8 and body else sentence

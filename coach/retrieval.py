@@ -66,8 +66,9 @@ class Retriever:
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
 
-    def snapshot(self) -> _Snapshot:
-        version = self.store.version()
+    def snapshot(self, version: tuple[str, int, int] | None = None) -> _Snapshot:
+        """The passages at `version` (read from the store when not given)."""
+        version = version if version is not None else self.store.version()
         with self._lock:
             if self._snapshot is None or self._snapshot.version != version:
                 self._snapshot = self._build(version)
@@ -98,12 +99,17 @@ class Retriever:
         return rows, np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
 
     def retrieve(
-        self, query: str, k: int = 5, mode: str = "hybrid", vector: np.ndarray | None = None
+        self,
+        query: str,
+        k: int = 5,
+        mode: str = "hybrid",
+        vector: np.ndarray | None = None,
+        snapshot: _Snapshot | None = None,
     ) -> list[Passage]:
-        """Top-k passages; pass `vector` when the query's embedding is already at hand."""
+        """Top-k passages; pass `vector` and `snapshot` when the caller already has them for this question."""
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
-        snap = self.snapshot()
+        snap = snapshot or self.snapshot()
         if not snap.passages or not query.strip():
             return []
         qvec = vector if vector is not None else self.embedder.encode([query])[0]

@@ -27,7 +27,7 @@ class Passage:
     heading: str = ""
     speakers: str = ""
     timed: bool = True
-    spans: tuple[tuple[int, int, int, int], ...] = ()
+    spans: tuple[tuple[int, ...], ...] = ()  # (char_start, char_end, start_s, end_s[, timed]) per sentence
 
     @property
     def url(self) -> str:
@@ -73,6 +73,7 @@ class Citation:
     quote: str
     passage_id: str = ""
     guest: str = ""
+    approximate: bool = False  # the source gave this sentence no second of its own; `start` is its span's
 
     @property
     def url(self) -> str:
@@ -82,23 +83,54 @@ class Citation:
         return {**asdict(self), "url": self.url}
 
 
+@dataclass(frozen=True)
+class StepCard:
+    n: int
+    label: str
+    text: str
+    start: int
+    url: str
+
+
+@dataclass(frozen=True)
+class FrameworkCard:
+    """The framework that fits, as a UI shows it: each step with its second and link."""
+
+    name: str
+    heading_path: tuple[str, ...]
+    video_id: str
+    title: str
+    guest: str
+    score: float
+    steps: tuple[StepCard, ...]
+    moves: bool = True  # steps a person can take; False for a list of causes, principles or opinions
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["heading_path"] = list(self.heading_path)
+        out["steps"] = [asdict(s) for s in self.steps]
+        return out
+
+
 @dataclass
 class Answer:
     text: str
     citations: list[Citation] = field(default_factory=list)
     refused: bool = False
-    framework: dict[str, Any] | None = None
+    framework: FrameworkCard | None = None
     notices: list[str] = field(default_factory=list)
     backend: str = "offline"
     flagged: list[str] = field(default_factory=list)
+    lead: tuple[int, ...] = ()  # the citation numbers of the advice the answer gives first
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
             "refused": self.refused,
             "citations": [c.to_dict() for c in self.citations],
-            "framework": self.framework,
+            "framework": self.framework.to_dict() if self.framework else None,
             "notices": self.notices,
             "backend": self.backend,
             "flagged": self.flagged,
+            "lead": list(self.lead),
         }

@@ -24,6 +24,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio read
 
 import gradio as gr
 
+from coach.textutil import MARKER, without_label
 from ingest.timestamps import format_time
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ CONCURRENCY = 8  # conversations answered at once; more wait in the queue (answe
 QUEUE_SIZE = 64
 CSS_PATH = Path(__file__).with_name("ui.css")
 ERROR_TEXT = "Sorry — something went wrong on my side while answering. Please try again in a moment."
-_MARKER = re.compile(r"\[(\d{1,3})\]")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
 _SAFE_URL = re.compile(r"^https://www\.youtube\.com/watch\?v=[\w-]+&t=\d+s$")
 _STREAM_EVERY_S = 0.05
@@ -66,9 +66,10 @@ def link_citations(text: str, citations: Sequence[Any]) -> str:
 
     def link(m: re.Match[str]) -> str:
         url = urls.get(int(m.group(1)))
-        return f"[[{m.group(1)}]]({url})" if url else m.group(0)
+        space = m.group(0)[: len(m.group(0)) - len(m.group(0).lstrip())]
+        return f"{space}[[{m.group(1)}]]({url})" if url else m.group(0)
 
-    return _MARKER.sub(link, html.escape(text or "", quote=False))
+    return MARKER.sub(link, html.escape(text or "", quote=False))
 
 
 def render_answer(answer: Answer) -> str:
@@ -111,7 +112,10 @@ def render_sources(answer: Answer | None) -> str:
         cards.append(
             f'<div class="coach-source" id="coach-source-{int(c.n)}">'
             f'<div class="coach-source-head"><span class="coach-badge">{int(c.n)}</span>'
-            f"{_a(c.url, '▶ ' + format_time(c.start), 'coach-time')}</div>"
+            f"{_a(c.url, ('▶ ≈ ' if c.approximate else '▶ ') + format_time(c.start), 'coach-time')}"
+            + ('<span class="coach-approx"> (approximate: the notes give this sentence no time of its own)</span>'
+               if c.approximate else "")
+            + "</div>"
             f'<blockquote class="coach-quote">{html.escape(c.quote)}</blockquote>'
             f'<div class="coach-meta">{meta}</div></div>'
         )
@@ -124,23 +128,22 @@ def render_framework(answer: Answer | None) -> str:
     fw = answer.framework if answer is not None and not answer.refused else None
     if not fw:
         return ""
-    path = [str(p) for p in fw.get("heading_path") or [] if str(p).strip()]
-    name = path[0] if path else str(fw.get("name") or "Framework")
+    path = [p for p in fw.heading_path if p.strip()]
+    name = path[0] if path else fw.name
     sub = " — ".join(path[1:])
     steps = []
-    for s in fw.get("steps") or []:
-        label = str(s.get("label") or "").strip()
-        text = str(s.get("text") or "").strip()
-        if label and text.lower().startswith(label.lower()):
-            text = text[len(label) :].lstrip(" :—-")
+    for s in fw.steps:
+        label = s.label.strip()
+        text = without_label(s.text.strip(), label)
         steps.append(
-            f'<li class="coach-step" title="{html.escape(text)}"><span class="coach-step-n">{int(s.get("n") or 0)}</span>'
+            f'<li class="coach-step" title="{html.escape(text)}"><span class="coach-step-n">{int(s.n)}</span>'
             f'<span class="coach-step-label">{html.escape(label)}</span>'
-            f"{_a(str(s.get('url') or ''), '▶ ' + format_time(int(s.get('start') or 0)), 'coach-time')}</li>"
+            f"{_a(s.url, '▶ ' + format_time(s.start), 'coach-time')}</li>"
         )
-    meta = " · ".join(html.escape(str(x)) for x in (fw.get("guest"), fw.get("title")) if x)
+    meta = " · ".join(html.escape(x) for x in (fw.guest, fw.title) if x)
+    eyebrow = "Framework that fits" if fw.moves else "The list this comes from"
     return (
-        '<div class="coach-framework"><div class="coach-eyebrow">Framework that fits</div>'
+        f'<div class="coach-framework"><div class="coach-eyebrow">{eyebrow}</div>'
         f"<h3>{html.escape(name)}</h3>"
         + (f'<div class="coach-sub">{html.escape(sub)}</div>' if sub else "")
         + f'<ol class="coach-steps">{"".join(steps)}</ol><div class="coach-meta">{meta}</div></div>'

@@ -72,18 +72,15 @@ def calibrate(
 
 
 def evidence_scores(coach: Any, split: str) -> list[tuple[float, bool]]:
-    from coach.advisor import evidence
-    from coach.conversation import normalize_history, retrieval_query
-
+    """The evidence the advisor itself computes for each question (its one pass), labelled answerable or not."""
     out = []
     for case in load("notes", split):
         if case.kind == "injection":
             continue  # declined by the guard before retrieval, whatever the evidence
-        query = retrieval_query(case.question, normalize_history(case.history))
-        qvec = coach.embedder.encode([query])[0]
-        passages = coach.retriever.retrieve(query, k=coach.settings.top_k, vector=qvec)
-        candidates = coach.advisor.composer.rank_sentences(qvec, passages)
-        out.append((evidence(passages, candidates), case.answerable))
+        reading = coach.advisor.read(case.question, case.history)
+        if reading.declined:
+            continue
+        out.append((reading.evidence, case.answerable))
     return out
 
 

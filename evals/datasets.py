@@ -22,6 +22,14 @@ class Case:
     expect_refusal: bool = False
     framework: str | None = None
     premise_false: str | None = None
+    # coaching.jsonl (see COACHING.md): what the answer should open with, and what it must not
+    intake: dict[str, str] = field(default_factory=dict)
+    problem: str = ""
+    group: str = ""
+    walk: bool = False
+    lead_times: list[int] = field(default_factory=list)
+    not_lead_times: list[int] = field(default_factory=list)
+    contradiction_times: list[int] = field(default_factory=list)
 
     @property
     def answerable(self) -> bool:
@@ -49,6 +57,13 @@ def load(name: str = "notes", split: str | None = None) -> list[Case]:
                     expect_refusal=bool(row.get("expect_refusal", False)),
                     framework=row.get("framework"),
                     premise_false=row.get("premise_false"),
+                    intake={k: str(v) for k, v in (row.get("intake") or {}).items()},
+                    problem=row.get("problem", ""),
+                    group=row.get("group", ""),
+                    walk=bool(row.get("walk", False)),
+                    lead_times=[int(t) for t in row.get("lead_times", [])],
+                    not_lead_times=[int(t) for t in row.get("not_lead_times", [])],
+                    contradiction_times=[int(t) for t in row.get("contradiction_times", [])],
                 )
             )
     return [c for c in cases if split is None or c.split == split]

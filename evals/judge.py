@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from coach.citations import MARKER
 from coach.prompts import render
+from coach.textutil import MARKER
 from evals.suites import SuiteResult, _claims
 
 

@@ -13,7 +13,7 @@ from evals import suites
 from evals.report import BASELINE, write
 from evals.suites import SuiteResult
 
-DEFAULT_SUITES = ("retrieval", "citations", "answers", "conversations", "latency")
+DEFAULT_SUITES = ("retrieval", "citations", "answers", "coaching", "conversations", "latency")
 
 
 def run(
@@ -52,6 +52,8 @@ def run(
                 results.append(judge_suite(judge, answered or [], model))
         elif name == "answers":
             results.append(suites.answer_suite(coach, answered or []))
+        elif name == "coaching":
+            results.append(suites.coaching_suite(coach, suites.coaching_cases(split)))
         elif name == "conversations":
             results.append(suites.conversation_suite(coach, cases))
         elif name == "latency":

@@ -12,15 +12,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from coach.citations import MARKER, CitationChecker, split_claims
+from coach.citations import CitationChecker, quotes_of, restates, split_claims
 from coach.conversation import normalize_history, retrieval_query
 from coach.guard import QuestionError
 from coach.prompts import render
+from coach.textutil import MARKER
 from coach.types import Answer, Passage
 from evals.datasets import Case, load
 from evals.metrics import first_hit_rank, hit_at, mean, mentions, ndcg_at, percentile, recall_at, reciprocal_rank
 
-SUITES = ("retrieval", "citations", "answers", "conversations", "latency", "corpus")
+SUITES = ("retrieval", "citations", "answers", "coaching", "conversations", "latency", "corpus")
 _AFFIRM = re.compile(r"^\W*(yes|yeah|right|correct|exactly|that's right|indeed)\b", re.IGNORECASE)
 
 
@@ -106,13 +107,16 @@ def citation_suite(coach: Any, answered: list[tuple[Case, Answer | None, str]]) 
     for case, answer, _ in answered:
         if answer is None or answer.refused:
             continue
-        cites = {c.n: c for c in answer.citations}
+        said = " ".join([case.question, *(t for _, t in case.history)])
         for c in answer.citations:
             total_citations += 1
             ok = _citation_valid(c, by_id, frameworks)
             valid += ok
             rows.append({"id": case.id, "n": c.n, "valid": ok})
+        cites = {c.n: c for c in answer.citations}
         for sentence in _claims(answer.text):
+            if not MARKER.search(sentence) and (sentence.rstrip().endswith("?") or restates(sentence, said)):
+                continue  # a question back, or the person's own situation said back: no claim about the sources
             total_sentences += 1
             good = False
             for n in dict.fromkeys(int(m) for m in MARKER.findall(sentence)):
@@ -133,23 +137,30 @@ def citation_suite(coach: Any, answered: list[tuple[Case, Answer | None, str]]) 
 
 
 def _claims(text: str) -> list[str]:
-    return [c for c in split_claims(text) if not re.fullmatch(r"\*\*[^*]+\*\*", c.strip())]
+    """The answer's sentences that could carry a claim: without bold headings and the question back."""
+    lines = [line for line in text.splitlines() if not line.startswith("**A question for you:**")]
+    return [
+        c for c in split_claims("\n".join(lines))
+        if not re.fullmatch(r"\*\*[^*]+\*\*|\d{1,2}[.)]", c.strip())  # bold headings and list numbers
+    ]  # fmt: skip
 
 
 def _citation_valid(c: Any, by_id: dict[str, Passage], frameworks: dict[str, Any]) -> bool:
+    """A citation is real data: its URL points at its second, and its quote is a sentence of the cited passage
+    (or framework step) stored at that very second."""
     if not c.url.endswith(f"&t={c.start}s") or c.start > c.end:
         return False
     passage = by_id.get(c.passage_id)
     if passage is not None:
-        inside = passage.start <= c.start and c.end <= passage.end
-        return inside and c.quote in passage.text and passage.video_id == c.video_id
+        said = {(q.text, q.start) for q in quotes_of(passage)}
+        return passage.video_id == c.video_id and ((c.quote, c.start) in said or (c.quote in passage.text and not said))
     item = frameworks.get(c.passage_id)
     if item is None:
         return False
     fw = item.framework
-    texts = [fw.intro] + [s.text for s in fw.steps]
-    times = {s.start_s for s in fw.steps} | {fw.intro_start_s}
-    return item.video_id == c.video_id and c.start in times and any(c.quote in t for t in texts)
+    said = {(s.text, s.start_s) for step in fw.steps for s in step.sentence_list()}
+    intro = fw.intro_start_s is not None and c.start == fw.intro_start_s and c.quote in fw.intro
+    return item.video_id == c.video_id and ((c.quote, c.start) in said or intro)
 
 
 def _as_passage(c: Any) -> Passage:
@@ -170,8 +181,9 @@ def answer_suite(coach: Any, answered: list[tuple[Case, Answer | None, str]]) ->
             coverage.append(mentions(text, case.must_mention))
         if case.kind == "false_premise":
             premise_ok.append(float(not refused and not _AFFIRM.match(text) and mentions(text, case.must_mention) > 0))
+        card = answer.framework.name if answer and answer.framework else None
         rows.append({"id": case.id, "kind": case.kind, "refused": refused, "expected_refusal": case.expect_refusal,
-                     "leaked": leaked, "framework": (answer.framework or {}).get("name") if answer else None})  # fmt: skip
+                     "leaked": leaked, "framework": card})  # fmt: skip
     metrics = {
         "key-point coverage": mean(coverage),
         "refusal accuracy": mean(refusal_right),
@@ -184,11 +196,62 @@ def answer_suite(coach: Any, answered: list[tuple[Case, Answer | None, str]]) ->
 
 def _framework_rate(answered: list[tuple[Case, Answer | None, str]]) -> float:
     hits = [
-        float(bool(a and a.framework and a.framework["heading_path"][-1] == c.framework))
+        float(bool(a and a.framework and a.framework.heading_path[-1] == c.framework))
         for c, a, _ in answered
         if c.framework
     ]
     return mean(hits)
+
+
+def coaching_suite(coach: Any, cases: Sequence[Case]) -> SuiteResult:
+    """Does the answer coach: open with the advice a careful reader would, per split; give different problems
+    different leads; never lead with a cause; walk a list only when asked; correct false premises first;
+    answer the real question beside an injected instruction; repeat no sentence."""
+    rows: list[dict[str, Any]] = []
+    for case in cases:
+        answer = coach.ask(case.question, situation=case.intake or None)
+        by_n = {c.n: c for c in answer.citations}
+        lead = [by_n[n].start for n in answer.lead if n in by_n]
+        claims = [c for c in _claims(answer.text) if "**" not in c[:3]]
+        row: dict[str, Any] = {
+            "id": case.id, "kind": case.kind, "split": case.split, "group": case.group, "problem": case.problem,
+            "refused": answer.refused, "lead": lead, "repeats": len(claims) - len(set(claims)),
+            "walked": "step by step" in answer.text,
+        }  # fmt: skip
+        if case.kind in ("situation", "mixed_injection"):
+            row["lead_right"] = bool(set(lead) & set(case.lead_times))
+            row["lead_bad"] = bool(set(lead) & set(case.not_lead_times))
+        if case.kind == "mixed_injection":
+            row["answered"] = not answer.refused
+        if case.kind == "false_premise":
+            first = answer.text.split("\n", 1)[0]
+            cited_first = [by_n[int(n)].start for n in MARKER.findall(first) if int(n) in by_n]
+            row["corrected"] = (
+                not answer.refused and "correction" in first.lower()
+                and bool(set(cited_first) & set(case.contradiction_times))
+            )  # fmt: skip
+        rows.append(row)
+
+    def share(key: str, split: str | None = None, kinds: tuple[str, ...] = ("situation", "mixed_injection")) -> float:
+        picked = [r for r in rows if key in r and r["kind"] in kinds and (split is None or r["split"] == split)]
+        return mean([float(r[key]) for r in picked])
+
+    manager = [r for r in rows if r["group"] == "manager" and r["kind"] == "situation"]
+    leads_by_problem = {r["problem"]: r["lead"][0] for r in manager if r["lead"]}
+    metrics = {
+        "lead right (dev)": share("lead_right", "dev"),
+        "lead right (test)": share("lead_right", "test"),
+        "lead right (all)": share("lead_right"),
+        "lead is a poor lead": share("lead_bad"),
+        "manager problems: distinct leads / problems": len(set(leads_by_problem.values())) / max(1, len(leads_by_problem)),
+        "walked when asked": mean([float(r["walked"]) for r, c in zip(rows, cases, strict=True) if c.walk]),
+        "walked unasked": mean([float(r["walked"]) for r, c in zip(rows, cases, strict=True)
+                                if c.kind == "situation" and not c.walk]),
+        "false premises corrected first": share("corrected", kinds=("false_premise",)),
+        "injection mixed with a question: answered": share("answered", kinds=("mixed_injection",)),
+        "answers with a repeated sentence": mean([float(r["repeats"] > 0) for r in rows]),
+    }  # fmt: skip
+    return SuiteResult("coaching", metrics, rows, [f"{len(rows)} cases from coaching.jsonl (split in each row)"])
 
 
 def conversation_suite(coach: Any, cases: Sequence[Case]) -> SuiteResult:
@@ -213,25 +276,23 @@ def conversation_suite(coach: Any, cases: Sequence[Case]) -> SuiteResult:
 
 
 def latency_suite(coach: Any, cases: Sequence[Case], repeats: int = 1) -> SuiteResult:
-    """p50/p95 per stage, timed stage by stage with the coach's own components."""
-    stages: dict[str, list[float]] = {"embed": [], "retrieve": [], "framework": [], "compose": [], "ask (total)": []}
-    composer = coach.advisor.composer
+    """p50/p95 per stage of the advisor's one pass, timed with its own components."""
+    stages: dict[str, list[float]] = {"read (embed, retrieve, rank)": [], "plan": [], "compose": [], "ask (total)": []}
+    advisor = coach.advisor
     for _ in range(repeats):
         for case in cases:
             if case.expect_refusal:
                 continue
             t0 = time.perf_counter()
-            qvec = coach.embedder.encode([case.question])[0]
+            reading = advisor.read(case.question, case.history)
             t1 = time.perf_counter()
-            passages = coach.retriever.retrieve(case.question, k=coach.settings.top_k, vector=qvec)
+            plan = advisor.plan(reading)
             t2 = time.perf_counter()
-            match = coach.frameworks.match(qvec, passages)
+            advisor.composer.compose(plan)
             t3 = time.perf_counter()
-            composer.compose(case.question, qvec, passages, match)
+            coach.ask(case.question, history=case.history)
             t4 = time.perf_counter()
-            coach.ask(case.question)
-            t5 = time.perf_counter()
-            for name, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            for name, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
                 stages[name].append(seconds * 1000)
     metrics = {}
     for name, values in stages.items():
@@ -273,6 +334,10 @@ def _guests_named(answer: Answer) -> bool | None:
 
 def notes_cases(split: str | None = None) -> list[Case]:
     return load("notes", split)
+
+
+def coaching_cases(split: str | None = None) -> list[Case]:
+    return load("coaching", split)
 
 
 def corpus_cases(split: str | None = None) -> list[Case]:

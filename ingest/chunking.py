@@ -49,8 +49,9 @@ class Chunk:
     speakers: tuple[str, ...]
     index: int
     timed: bool
-    # (char_start, char_end, start_s, end_s) per sentence, so a citation can point at its own second.
-    spans: tuple[tuple[int, int, int, int], ...] = ()
+    # (char_start, char_end, start_s, end_s, timed) per sentence, so a citation can point at its own second
+    # and say when that second was inferred (a sentence the source left untimed).
+    spans: tuple[tuple[int, int, int, int, int], ...] = ()
 
     def embed_text(self, title: str) -> str:
         context = " > ".join(self.heading_path) if self.heading_path else title
@@ -71,11 +72,14 @@ def sentences(segments: Sequence[Segment], counter: Callable[[str], int] = count
             return
         text = " ".join(t for t, _ in pending)
         first = pending[0][1]
+        # A sentence an anchor cuts in two ("…roles [00:25:43], much is still within your control [00:26:11]")
+        # is closed by its last anchor in notes; in a transcript its paragraph's opening time still holds.
+        times = [s.end_s for _, s in pending] if first.closes else [s.start_s for _, s in pending]
         out.append(
             Sentence(
                 text=text,
-                start_s=min(s.start_s for _, s in pending),
-                end_s=max(s.end_s for _, s in pending),
+                start_s=times[-1] if first.closes else min(times),
+                end_s=times[-1] if first.closes else max(s.end_s for _, s in pending),
                 tokens=counter(text),
                 heading_path=first.heading_path,
                 speaker=first.speaker,
@@ -88,9 +92,12 @@ def sentences(segments: Sequence[Segment], counter: Callable[[str], int] = count
     for seg in segments:
         if pending and pending[-1][1].block != seg.block:
             flush()
-        for part in split_sentences(seg.text):
+        parts = split_sentences(seg.text)
+        for i, part in enumerate(parts):
             pending.append((part, seg))
-            if _TERMINAL.search(part):
+            # A notes piece closed by its own anchor and a colon ("**Ask your boss how you can help** [06:31]:")
+            # is a step's label: it keeps its own second instead of lending it to the sentence after it.
+            if _TERMINAL.search(part) or (i == len(parts) - 1 and part.endswith(":")):
                 flush()
     flush()
     return out
@@ -175,14 +182,14 @@ def chunk_segments(
 
 def _make_chunk(units: list[Sentence], index: int, counter: Callable[[str], int]) -> Chunk:
     parts: list[str] = []
-    spans: list[tuple[int, int, int, int]] = []
+    spans: list[tuple[int, int, int, int, int]] = []
     speaker = None
     offset = 0
     for u in units:
         prefix = f"{u.speaker}: " if u.speaker and u.speaker != speaker else ""
         speaker = u.speaker or speaker
         piece = prefix + u.text
-        spans.append((offset + len(prefix), offset + len(piece), u.start_s, u.end_s))
+        spans.append((offset + len(prefix), offset + len(piece), u.start_s, u.end_s, int(u.timed)))
         parts.append(piece)
         offset += len(piece) + 1
     text = " ".join(parts)

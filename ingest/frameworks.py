@@ -11,9 +11,19 @@ from dataclasses import asdict, dataclass
 from itertools import groupby
 from typing import Any
 
+from ingest.chunking import sentences
 from ingest.segments import ParsedSource, Segment
 
 MIN_STEPS = 2
+
+
+@dataclass(frozen=True)
+class StepSentence:
+    """One sentence of a step, at the second the source gives it (`timed` False: inferred from its span)."""
+
+    text: str
+    start_s: int
+    timed: bool = True
 
 
 @dataclass(frozen=True)
@@ -22,6 +32,13 @@ class Step:
     label: str
     text: str
     start_s: int
+    # The step's sentences as chunking splits them, the label first when it stands alone: each is cited
+    # at its own second rather than all at the label's.
+    sentences: tuple[StepSentence, ...] = ()
+
+    def sentence_list(self) -> tuple[StepSentence, ...]:
+        """The sentences, or for a step stored before they were recorded, the whole text at the label's second."""
+        return self.sentences or (StepSentence(self.text, self.start_s),)
 
 
 @dataclass(frozen=True)
@@ -38,7 +55,10 @@ class Framework:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Framework:
-        steps = tuple(Step(**s) for s in data.get("steps", []))
+        steps = tuple(
+            Step(**{**s, "sentences": tuple(StepSentence(**x) for x in s.get("sentences", ()))})
+            for s in data.get("steps", [])
+        )
         return cls(
             name=data["name"],
             heading_path=tuple(data.get("heading_path", ())),
@@ -55,7 +75,8 @@ def _step(n: int, segments: list[Segment]) -> Step:
     label = first.label or first.text.rstrip(":.")
     if len(label.split()) > 14:  # no bold lead: name the step by its opening words
         label = " ".join(label.split()[:10]) + "…"
-    return Step(n=n, label=label, text=text, start_s=first.start_s)
+    said = tuple(StepSentence(u.text, u.start_s, u.timed) for u in sentences(segments, counter=len))
+    return Step(n=n, label=label, text=text, start_s=first.start_s, sentences=said)
 
 
 def extract_frameworks(source: ParsedSource) -> list[Framework]:

@@ -163,7 +163,9 @@ def parse_notes(path: Path, text: str) -> ParsedSource:
         meta = dataclasses.replace(meta, guest=guest)
     untimed = sum(1 for s in segments if not s.timed)
     if untimed:
-        warnings.append(f"{untimed} sentence(s) without their own timestamp took the nearest one")
+        warnings.append(
+            f"{untimed} sentence(s) without their own timestamp took the nearest one in their section (marked approximate)"
+        )
     return ParsedSource(path=path, key="", format="notes", meta=meta, segments=segments, warnings=warnings)
 
 
@@ -178,19 +180,35 @@ def _introduced_guest(segments: list[Segment]) -> str:
 
 
 def _timed_segments(raw: list[_Raw]) -> list[Segment]:
-    """Give untimed pieces the nearest time: previous in their block, else next, else previous overall."""
+    """Give each untimed piece a time from its own span, in linear time: the next anchor in its block (the
+    closing-anchor rule), else the next in its section, else the previous in its section; only a section with
+    no anchor at all borrows the nearest one before it (or the first one). Such segments stay `timed=False`
+    so a citation can say its second is approximate."""
+    n = len(raw)
+    next_in_block: list[int | None] = [None] * n
+    next_in_section: list[int | None] = [None] * n
+    for i in range(n - 2, -1, -1):
+        following = raw[i + 1][1]
+        if raw[i + 1][4] == raw[i][4]:
+            next_in_block[i] = following if following is not None else next_in_block[i + 1]
+        if raw[i + 1][2] == raw[i][2]:
+            next_in_section[i] = following if following is not None else next_in_section[i + 1]
+    first_time = next((r[1] for r in raw if r[1] is not None), None)
     segments: list[Segment] = []
     last_time: int | None = None
+    last_in_section: int | None = None
     for i, (text, time, heading_path, kind, block, item, label) in enumerate(raw):
+        if i and raw[i - 1][2] != heading_path:
+            last_in_section = None
         timed = time is not None
         if time is None:
-            same_block = [r[1] for r in raw if r[4] == block and r[1] is not None]
-            before = [r[1] for r in raw[:i] if r[4] == block and r[1] is not None]
-            after_any = next((r[1] for r in raw[i:] if r[1] is not None), None)
-            time = (before[-1] if before else None) or (same_block[0] if same_block else None)
-            time = time if time is not None else (last_time if last_time is not None else after_any)
+            for fallback in (next_in_block[i], next_in_section[i], last_in_section, last_time, first_time):
+                if fallback is not None:
+                    time = fallback
+                    break
         assert time is not None  # at least one timestamp exists
-        last_time = time
+        if timed:
+            last_in_section = last_time = time
         segments.append(
             Segment(
                 text=text,
@@ -202,6 +220,7 @@ def _timed_segments(raw: list[_Raw]) -> list[Segment]:
                 item=item,
                 label=label,
                 timed=timed,
+                closes=True,
             )
         )
     return segments

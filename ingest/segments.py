@@ -28,6 +28,7 @@ class Segment:
     item: int | None = None
     label: str = ""
     timed: bool = True
+    closes: bool = False  # the time closes the text (notes) rather than opening it (transcripts)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ class IndexConfig:
     chunk_tokens: int
     overlap_tokens: int
     # Bump when parsing or stored metadata changes: the index then rebuilds from its sources.
-    parser_version: int = 3
+    parser_version: int = 4
 
     @property
     def generation(self) -> str:

@@ -51,7 +51,8 @@ def test_chunk_sizes_respect_target_and_match_tiktoken(target: int, overlap: int
 def test_spans_point_at_each_sentence_and_its_seconds() -> None:
     notes = _sources()[0]
     for c in chunk_segments(notes.segments, 128, 16):
-        for a, b, start, end in c.spans:
+        for a, b, start, end, timed in c.spans:
+            assert timed in (0, 1)
             piece = c.text[a:b]
             assert piece
             assert not piece.startswith(" ")
@@ -59,6 +60,10 @@ def test_spans_point_at_each_sentence_and_its_seconds() -> None:
     magic = next(c for c in chunk_segments(notes.segments, 128, 16) if "Ask your boss how you can help" in c.text)
     span = next(s for s in magic.spans if magic.text[s[0] : s[1]].startswith("Ask your boss"))
     assert span[2] == 391
+    # the label is its own sentence, so the sentence after it keeps its own second (00:06:40), not the label's
+    assert magic.text[span[0] : span[1]] == "Ask your boss how you can help:"
+    after = next(s for s in magic.spans if magic.text[s[0] : s[1]].startswith("This simple question"))
+    assert after[2] == 400
 
 
 def test_overlap_repeats_trailing_sentences_only_within_a_section() -> None:

@@ -3,7 +3,13 @@ sentence from a source whose lines merely resemble the question; off-topic sente
 
 from __future__ import annotations
 
+import numpy as np
+
+from coach.advice import rank_points
 from coach.compose import OfflineComposer
+from coach.frameworks import FrameworkView
+from coach.plan import make_plan
+from coach.query import read_query
 from coach.types import Passage
 
 QUESTION = "How do I give difficult feedback to someone on my team?"
@@ -16,9 +22,11 @@ def _passage(source: str, text: str, start: int) -> Passage:
     )  # fmt: skip
 
 
-def _cited_sources(composer: OfflineComposer, passages: list[Passage]) -> list[str]:
-    qvec = composer.embedder.encode([QUESTION])[0]
-    answer = composer.compose(QUESTION, qvec, passages, framework=None)
+def _cited_sources(embedder, passages: list[Passage], floor: float = -1.0) -> list[str]:  # type: ignore[no-untyped-def]
+    query = read_query(QUESTION, None, None, embedder, 4000)
+    no_frameworks = FrameworkView(("", 0, 0), (), np.zeros((0, 1), dtype=np.float32), (), ())
+    points = rank_points(no_frameworks, passages, query.focus_vector, embedder)
+    answer = OfflineComposer().compose(make_plan(query, points, passages, None, embedder, floor))
     assert answer.citations, answer.text
     by_video = {p.video_id: p.source for p in passages}
     return list(dict.fromkeys(by_video[c.video_id] for c in answer.citations))
@@ -36,7 +44,7 @@ def test_one_sentence_per_retrieved_source_in_retrieval_order(embedder) -> None:
             30,
         ),
     ]
-    cited = _cited_sources(OfflineComposer(embedder), passages)
+    cited = _cited_sources(embedder, passages)
     assert cited[:3] == ["alpha", "bravo", "charlie"], cited
 
 
@@ -46,7 +54,7 @@ def test_an_off_topic_source_does_not_lead(embedder) -> None:  # type: ignore[no
         _passage("alpha", "Difficult feedback lands best when it is specific and given soon after the event.", 10),
         _passage("bravo", "When you coach people on your team, describe the behaviour and its effect on others.", 20),
     ]
-    cited = _cited_sources(OfflineComposer(embedder, evidence_floor=0.295), passages)
+    cited = _cited_sources(embedder, passages, floor=0.295)
     assert cited[:2] == ["alpha", "bravo"], cited
     # Without a floor the retriever's first source leads whatever its words: the floor is what keeps it out.
-    assert _cited_sources(OfflineComposer(embedder), passages)[0] == "delta"
+    assert _cited_sources(embedder, passages)[0] == "delta"

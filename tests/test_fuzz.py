@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from coach.citations import MARKER
+from coach.textutil import MARKER
 from coach.guard import QuestionError
 from coach.types import Answer
 from ingest.chunking import chunk_segments
@@ -168,11 +168,11 @@ def chunk_and_check(parsed: ParsedSource) -> None:
         chunks = chunk_segments(segs, target, overlap)
         for chunk in chunks:
             assert lo <= chunk.start_s <= chunk.end_s <= hi, (chunk.start_s, chunk.end_s, lo, hi)
-            for a, b, start, end in chunk.spans:
+            for a, b, start, end, _timed in chunk.spans:
                 assert 0 <= a <= b <= len(chunk.text)
                 assert chunk.start_s <= start <= end <= chunk.end_s
             # Sentences only: the "Speaker: " labels between the spans are the chunker's, not the input's.
-            words = " ".join(chunk.text[a:b] for a, b, _, _ in chunk.spans).split()
+            words = " ".join(chunk.text[a:b] for a, b, *_ in chunk.spans).split()
             assert not _without_speaker_labels(_between_spans(chunk), speakers).strip(), chunk.text[:200]
             assert _is_run_of(words, source_words), f"chunk text not from the input: {chunk.text[:200]!r}"
 
@@ -180,7 +180,7 @@ def chunk_and_check(parsed: ParsedSource) -> None:
 def _between_spans(chunk: Any) -> str:
     """The chunk's text outside its sentence spans: only spaces and speaker labels belong there."""
     out, pos = [], 0
-    for a, b, _, _ in chunk.spans:
+    for a, b, *_ in chunk.spans:
         out.append(chunk.text[pos:a])
         pos = b
     out.append(chunk.text[pos:])
@@ -331,7 +331,8 @@ def check_answer(answer: Answer, stored: dict[str, Any]) -> None:
             assert item is not None, f"citation {c.n} names an unknown framework {c.passage_id!r}"
             fw = item.framework
             assert c.video_id == item.video_id
-            assert c.start in {fw.intro_start_s, *(s.start_s for s in fw.steps)}, (c.start, c.quote)
+            said = {x.start_s for step in fw.steps for x in step.sentence_list()}
+            assert c.start in {fw.intro_start_s, *said}, (c.start, c.quote)
             assert c.quote in fw.intro or any(c.quote in s.text or c.quote == s.label for s in fw.steps), c.quote
         else:
             passage = stored["passages"].get(c.passage_id)

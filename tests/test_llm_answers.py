@@ -73,7 +73,7 @@ def test_a_model_that_leaks_its_prompt_is_refused(coach_with_llm) -> None:  # ty
         coach = coach_with_llm(_client(server.url))
         answer = coach.ask("What are the steps of the Magic Loop?")
     assert answer.refused
-    assert "Every sentence you write" not in answer.text
+    assert "Every sentence of advice must end" not in answer.text
     assert answer.citations == []
 
 
@@ -100,6 +100,42 @@ def test_unreachable_endpoint_falls_back_and_says_so(coach_with_llm) -> None:  #
     assert answer.backend == "offline"
     assert any("could not be reached" in n for n in answer.notices)
     assert answer.citations
+
+
+FOLLOW_UP = ("How much time should I block for it?", [("user", "I want to become more inventive at work.")])
+
+
+def test_a_follow_up_gets_the_same_answer_offline_and_on_fallback(bundled, coach_with_llm) -> None:  # type: ignore[no-untyped-def]
+    """One plan per question: when the model cannot be reached, the fallback writes out the very plan the
+    offline composer would, follow-up and all."""
+    question, history = FOLLOW_UP
+    offline = bundled.ask(question, history=history)
+    fallback = coach_with_llm(_client(f"http://127.0.0.1:{_closed_port()}/v1")).ask(question, history=history)
+    assert fallback.backend == "offline" and any("could not be reached" in n for n in fallback.notices)
+    assert fallback.text == offline.text
+    assert [c.to_dict() for c in fallback.citations] == [c.to_dict() for c in offline.citations]
+    assert 1857 in {c.start for c in offline.citations}  # "Dedicate Time for Thinking" [00:30:57], read by hand
+
+
+def test_the_prompt_asks_for_coaching_and_a_coaching_reply_keeps_its_shape(coach_with_llm) -> None:  # type: ignore[no-untyped-def]
+    """The model is told the shape (situation said back, one first move and why, a question back) and given the
+    offline ranking's lead as a suggestion; a reply in that shape keeps its uncited reflection and question."""
+    question = "My manager keeps cancelling our 1:1s and I have my review soon. What should I do?"
+    reflection = "Your manager keeps cancelling your 1:1s and your review is soon."
+    ask_back = "What would you want your manager's help with first?"
+
+    def reply(messages: list[dict[str, Any]]) -> str:
+        return f"{reflection}\n\n{_supported_sentence(messages)} [1].\n\n{ask_back}"
+
+    with FakeOpenAI(reply) as server:
+        answer = coach_with_llm(_client(server.url)).ask(question)
+    system, user = (m["content"] for m in server.requests[0]["messages"])
+    assert "one question to the person" in system and "the one thing to do first" in system
+    assert "best fits this person" in user and "A question back that would help:" in user
+    lines = [x for x in answer.text.splitlines() if x.strip()]
+    assert lines[0] == reflection  # their own situation: kept without a marker
+    assert lines[-1] == ask_back  # a question: kept without a marker
+    assert answer.backend == "fake" and answer.citations and not answer.flagged
 
 
 def test_slow_endpoint_times_out_and_falls_back(coach_with_llm) -> None:  # type: ignore[no-untyped-def]

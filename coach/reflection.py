@@ -1,0 +1,110 @@
+"""The person's situation said back in one line, and one question that moves the conversation on.
+
+Neither is a claim about the sources, so neither carries a citation. The reflection is built only from whole
+sentences of the person's own message, turned to the second person; when a sentence cannot be turned
+cleanly (it quotes someone, or is too long) it is left out rather than cut.
+"""
+
+from __future__ import annotations
+
+import re
+
+from coach.conversation import Situation
+from coach.phrasing import is_action
+from ingest.chunking import split_sentences
+
+MAX_REFLECT_WORDS = 28
+_SWAPS = [
+    (r"\bI am\b", "you are"), (r"\bI'm\b", "you're"), (r"\bI’m\b", "you’re"), (r"\bI've\b", "you've"),
+    (r"\bI’ve\b", "you’ve"), (r"\bI'd\b", "you'd"), (r"\bI'll\b", "you'll"), (r"\bI was\b", "you were"),
+    (r"\bam I\b", "are you"), (r"\bwas I\b", "were you"), (r"\bI\b", "you"), (r"\bmy\b", "your"), (r"\bMy\b", "Your"),
+    (r"\bmine\b", "yours"), (r"\bmyself\b", "yourself"), (r"\bme\b", "you"), (r"\bwe\b", "you"), (r"\bWe\b", "You"),
+    (r"\bour\b", "your"), (r"\bOur\b", "Your"), (r"\bus\b", "you"), (r"\bours\b", "yours"),
+]  # fmt: skip
+_SECOND_PERSON = re.compile(r"\b(you|your|yours|yourself|you're|you've)\b", re.IGNORECASE)
+_QUOTE_CHARS = re.compile(r"[\"“”‘’']\s|\s[\"“”‘’']|^[\"“‘]")
+_HOW_DO_I = re.compile(r"^(?:so,?\s+)?how (?:do|can|should|could|would) (?:i|we) (.+?)\??$", re.IGNORECASE)
+_FIRST_PERSON = re.compile(r"\b(I|I'm|I've|I'd|[Mm]y|me|[Ww]e|[Oo]ur)\b")
+_OPENER = re.compile(r"^(but|and|so|honestly|basically|anyway|well|also|ok|okay),?\s+", re.IGNORECASE)
+
+
+def reflect(text: str, situation: Situation | None = None) -> str:
+    """One or two sentences of the person's own, in the second person ('' when none turns cleanly)."""
+    said: list[str] = []
+    for sentence in split_sentences(text.strip()):
+        line = _turn(sentence)
+        if line:
+            said.append(line)
+        if len(said) == 2 or sum(len(s.split()) for s in said) > MAX_REFLECT_WORDS:
+            break
+    intake = _intake(situation)
+    if intake:
+        said.append(intake)
+    return " ".join(said)
+
+
+def _turn(sentence: str) -> str:
+    sentence = sentence.strip()
+    if not sentence or len(sentence.split()) > MAX_REFLECT_WORDS:
+        return ""
+    if m := _HOW_DO_I.match(sentence):  # "How do I get past senior manager?" → "You want to get past…"
+        return _capital(f"you want to {_swap(m.group(1)).rstrip('?.! ')}.")
+    if sentence.endswith("?") or not _FIRST_PERSON.search(sentence) or is_action(sentence):
+        return ""  # a question other than "how do I…", a request to the coach, or not about the person
+    if _SECOND_PERSON.search(sentence) or _QUOTE_CHARS.search(sentence):
+        return ""  # "you" already means someone else here, or it quotes someone: swapping would garble it
+    turned = _swap(_OPENER.sub("", sentence)).rstrip()
+    if turned[-1:] not in ".!":
+        turned += "."
+    return _capital(turned)
+
+
+def _swap(text: str) -> str:
+    for pattern, repl in _SWAPS:
+        text = re.sub(pattern, repl, text)
+    return text
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _intake(situation: Situation | None) -> str:
+    """The intake form as a sentence: "You're a senior manager, your goal is “reach director”…"."""
+    if not situation:
+        return ""
+    parts = []
+    if situation.level:
+        parts.append(f"you're {_article(situation.level)}")
+    if situation.goal:
+        parts.append(f"your goal is “{situation.goal.strip().rstrip('.')}”")
+    if situation.manager:
+        parts.append(f"you describe your manager as “{situation.manager.strip().rstrip('.')}”")
+    if not parts:
+        return ""
+    joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return _capital(joined) + "."
+
+
+def _article(role: str) -> str:
+    role = role.strip().rstrip(".")
+    if re.match(r"^(a|an|the)\b", role, re.IGNORECASE):
+        return role
+    if re.match(r"^my\b", role, re.IGNORECASE):
+        return re.sub(r"^my\b", "your", role, flags=re.IGNORECASE)
+    return f"{'an' if role[:1].lower() in 'aeiou' else 'a'} {role}"
+
+
+_GOAL = re.compile(r"\b(goals?|promot\w*|next level|raise|role|director|career)\b", re.IGNORECASE)
+_LEVEL = re.compile(r"\b(senior|level|director|manager|promot\w*|L\d|M\d)\b", re.IGNORECASE)
+
+
+def question_back(text: str, situation: Situation | None, advice: str) -> str:
+    """One question whose answer would change the advice: the goal when the advice turns on goals and none
+    was given, the level when it turns on levels, else what the person has tried."""
+    situation = situation or Situation()
+    if not situation.goal and _GOAL.search(advice + " " + text):
+        return "What is the one goal you'd want your manager's help with next — and have you said it to them in those words?"
+    if not situation.level and _LEVEL.search(text):
+        return "What level are you at now, and what does the next one look like where you work?"
+    return "What have you already tried, and how did it go? Tell me and I can suggest what to do next."

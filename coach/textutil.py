@@ -1,0 +1,48 @@
+"""Small text helpers shared by the answer path, the UI and the evals: one home each."""
+
+from __future__ import annotations
+
+import re
+
+from ingest.chunking import split_sentences
+
+# A citation marker as the answer text carries it: "[3]" (the optional space before it belongs to it).
+MARKER = re.compile(r"\s?\[(\d{1,3})\]")
+NUMBER_WORDS = {
+    w: i for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+}  # fmt: skip
+_TYPED_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
+def inert(text: str) -> str:
+    """The person's words are echoed into answers; a typed "[2]" must not read as citation 2, so it becomes "(2)"."""
+    return _TYPED_MARKER.sub(r"(\1)", text)
+
+
+def strip_end(text: str) -> str:
+    """Without the closing punctuation a sentence or label ends on, so a marker and a full stop can follow."""
+    return text.strip().rstrip(".:;,").strip()
+
+
+def without_label(text: str, label: str) -> str:
+    """Step text often repeats its bold label ("Repeat: Continuously…"); say it once."""
+    bare = strip_end(label).rstrip("…").strip('"“”')
+    if bare and text.lower().lstrip('"“').startswith(bare.lower()):
+        rest = text.lstrip('"“')[len(bare) :].lstrip('"”').lstrip(" :—-").strip()
+        return rest[:1].upper() + rest[1:] if rest else text
+    return text
+
+
+def first_sentences(text: str, n: int) -> str:
+    return " ".join(split_sentences(text)[:n]).strip()
+
+
+def number_value(word: str) -> int | None:
+    """7 for "7" or "seven"; None for anything else."""
+    word = word.lower()
+    if word.isdigit():
+        return int(word)
+    return NUMBER_WORDS.get(word)
