@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from coach.citations import split_claims
-from coach.textutil import MARKER
 from coach.guard import QuestionError
+from coach.textutil import MARKER
 from tests.conftest import NOTES
 
 _TIME = re.compile(r'<a class="yt-timestamp" data-t="[\d:]+">\[[\d:]+\]</a>|<a [^>]*></a>|\[\d{1,2}:\d{2}(?::\d{2})?\]')
@@ -60,7 +60,8 @@ def _assert_every_claim_cited(answer, question: str = "") -> None:  # type: igno
             marks = [int(m) for m in MARKER.findall(claim)]
             if not marks:
                 words = [_PERSON_WORDS.get(w, w) for w in re.findall(r"[a-z']+", claim.lower()) if len(w) > 3]
-                assert question and all(w in asked or w == "want" for w in words), f"uncited sentence: {claim!r}"
+                assert question, f"uncited sentence: {claim!r}"
+                assert all(w in asked or w == "want" for w in words), f"uncited sentence: {claim!r}"
                 continue
             assert set(marks) <= numbers, f"marker without a citation in {claim!r}"
 
@@ -85,7 +86,8 @@ def test_manager_situation_gets_one_move_not_the_whole_loop(bundled) -> None:  #
     answer = bundled.ask(question)
     assert not answer.refused
     card = answer.framework
-    assert card is not None and card.moves
+    assert card is not None
+    assert card.moves
     assert "Magic Loop" in card.name
     expected = _hand_list("Steps of the Magic Loop")
     assert len(card.steps) == len(expected)
@@ -97,9 +99,12 @@ def test_manager_situation_gets_one_move_not_the_whole_loop(bundled) -> None:  #
     assert lines[0] == "Your manager never talks about your career or your growth."
     assert "step by step" not in answer.text
     step_seconds = {s.start for s in card.steps}
-    assert set(_seconds(answer, "**Start here")) & step_seconds | {1265, 1230, 608, 710}
-    assert lines[-1].startswith("**A question for you:**") and lines[-1].endswith("?")
-    assert answer.lead and all(n in {c.n for c in answer.citations} for n in answer.lead)
+    # a step of the loop, or one of the loop's own reasons ("explicitly share your goals", "in your control")
+    assert set(_seconds(answer, "**Start here")) & (step_seconds | {1265, 1230, 608, 710})
+    assert lines[-1].startswith("**A question for you:**")
+    assert lines[-1].endswith("?")
+    assert answer.lead
+    assert set(answer.lead) <= {c.n for c in answer.citations}
     _assert_every_claim_cited(answer, question)
     _assert_citations_are_data(answer, _plain_source())
 
@@ -129,7 +134,9 @@ def test_get_past_senior_manager_leads_with_a_strategy_not_a_cause(bundled) -> N
     strategies = {1576, 1688, 1700, 1627, 1665}  # the strategies' sentences, read by hand
     causes = {1422, 1673, 1480, 1504}
     lead = _seconds(answer, "**Start here")
-    assert set(lead) <= strategies and not set(lead) & causes, answer.text
+    assert lead, answer.text
+    assert set(lead) <= strategies, answer.text
+    assert not set(lead) & causes, answer.text
     _assert_every_claim_cited(answer, question)
     _assert_citations_are_data(answer, _plain_source())
 
@@ -171,7 +178,8 @@ def test_false_premise_is_corrected_not_accepted(bundled) -> None:  # type: igno
     assert not answer.refused
     assert not re.match(r"\s*(yes|right|correct)\b", answer.text, re.IGNORECASE)
     first = answer.text.splitlines()[0]
-    assert "correction" in first.lower() and "five-step" in first
+    assert "correction" in first.lower()
+    assert "five-step" in first
     assert _seconds(answer, "**A correction first") == [340]  # "a five-step framework" [00:05:40]
 
 

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from coach.textutil import MARKER
 from coach.guard import QuestionError
+from coach.textutil import MARKER
 from coach.types import Answer
 from ingest.chunking import chunk_segments
 from ingest.notes import parse_notes

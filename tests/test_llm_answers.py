@@ -111,7 +111,8 @@ def test_a_follow_up_gets_the_same_answer_offline_and_on_fallback(bundled, coach
     question, history = FOLLOW_UP
     offline = bundled.ask(question, history=history)
     fallback = coach_with_llm(_client(f"http://127.0.0.1:{_closed_port()}/v1")).ask(question, history=history)
-    assert fallback.backend == "offline" and any("could not be reached" in n for n in fallback.notices)
+    assert fallback.backend == "offline"
+    assert any("could not be reached" in n for n in fallback.notices)
     assert fallback.text == offline.text
     assert [c.to_dict() for c in fallback.citations] == [c.to_dict() for c in offline.citations]
     assert 1857 in {c.start for c in offline.citations}  # "Dedicate Time for Thinking" [00:30:57], read by hand
@@ -130,12 +131,16 @@ def test_the_prompt_asks_for_coaching_and_a_coaching_reply_keeps_its_shape(coach
     with FakeOpenAI(reply) as server:
         answer = coach_with_llm(_client(server.url)).ask(question)
     system, user = (m["content"] for m in server.requests[0]["messages"])
-    assert "one question to the person" in system and "the one thing to do first" in system
-    assert "best fits this person" in user and "A question back that would help:" in user
+    assert "one question to the person" in system
+    assert "the one thing to do first" in system
+    assert "best fits this person" in user
+    assert "A question back that would help:" in user
     lines = [x for x in answer.text.splitlines() if x.strip()]
     assert lines[0] == reflection  # their own situation: kept without a marker
     assert lines[-1] == ask_back  # a question: kept without a marker
-    assert answer.backend == "fake" and answer.citations and not answer.flagged
+    assert answer.backend == "fake"
+    assert answer.citations
+    assert not answer.flagged
 
 
 def test_slow_endpoint_times_out_and_falls_back(coach_with_llm) -> None:  # type: ignore[no-untyped-def]
