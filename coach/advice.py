@@ -9,7 +9,7 @@ it in the source, which are usually the source's own reason why the move works.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,16 +94,22 @@ def steps_of(view: FrameworkView, passages: list[Passage], vector: np.ndarray) -
 
 
 def sentences_of(
-    passages: list[Passage], vectors: Sequence[np.ndarray], embedder: LocalEmbedder, exclude: set[str]
+    passages: list[Passage],
+    vectors: Sequence[np.ndarray],
+    embedder: LocalEmbedder,
+    exclude: set[str],
+    following: Mapping[str, list[Quote]] | None = None,
 ) -> list[list[Point]]:
     """Each usable sentence of the passages with the sentences that follow it, scored against each of `vectors`
-    (one embedding batch whatever their number)."""
+    (one embedding batch whatever their number). `following` holds, per passage id, the sentences of the next
+    chunk, so a speaker's turn is followed past the chunk's end."""
     pool: list[tuple[int, Passage, tuple[Quote, ...]]] = []
     for rank, p in enumerate(passages):
         quotes = quotes_of(p)
+        extended = quotes + [q for q in (following or {}).get(p.id, []) if q.text not in {x.text for x in quotes}]
         for i, q in enumerate(quotes):
-            if _usable(q, p) and norm(q.text) not in exclude:
-                pool.append((rank, p, (q, *_reasons(quotes, i))))
+            if _usable(q, p) and norm(q.text) not in exclude and not reported(quotes[i - 1].text if i else "", q.text):
+                pool.append((rank, p, (q, *_reasons(extended, i))))
     if not pool:
         return [[] for _ in vectors]
     texts = list(dict.fromkeys(q.text for _, _, said in pool for q in said))
@@ -131,14 +137,19 @@ def sentences_of(
 
 
 def rank_points(
-    view: FrameworkView, passages: list[Passage], vectors: Sequence[np.ndarray], embedder: LocalEmbedder
+    view: FrameworkView,
+    passages: list[Passage],
+    vectors: Sequence[np.ndarray],
+    embedder: LocalEmbedder,
+    following: Mapping[str, list[Quote]] | None = None,
 ) -> list[list[Point]]:
     """For each vector: steps and sentences together, best first; a step's own sentences are not offered again
     on their own. The sentences are embedded once for all vectors."""
     step_rankings = [steps_of(view, passages, v) for v in vectors]
     inside = {norm(q.text) for steps in step_rankings for p in steps for q in p.sentences}
     out = []
-    for steps, sentences in zip(step_rankings, sentences_of(passages, vectors, embedder, inside), strict=True):
+    ranked = sentences_of(passages, vectors, embedder, inside, following)
+    for steps, sentences in zip(step_rankings, ranked, strict=True):
         points = sorted(steps + sentences, key=lambda p: -p.score)
         seen: set[str] = set()
         unique = []
@@ -199,16 +210,38 @@ def _usable(q: Quote, p: Passage) -> bool:
 
 
 def _reasons(quotes: list[Quote], i: int) -> tuple[Quote, ...]:
-    """Up to two following sentences by the same speaker that explain rather than start a new move."""
+    """The sentences after quotes[i] that carry its point on. In notes, up to two that explain rather than start
+    a new move; in a transcript, the rest of the speaker's turn up to TURN_SENTENCES (the advice usually follows
+    a lead-in: "I do think the first 90 days are different. … What you want to do is…")."""
+    spoken = bool(quotes[i].speaker)
     out: list[Quote] = []
-    for q in quotes[i + 1 : i + 3]:
+    for q in quotes[i + 1 : i + 1 + (TURN_SENTENCES if spoken else 2)]:
         if (
-            q.speaker != quotes[i].speaker or is_action(after_label(q.text)) or q.text.rstrip().endswith("?")
-            or is_injection(q.text)
+            q.speaker != quotes[i].speaker or q.text.rstrip().endswith("?") or is_injection(q.text)
+            or (not spoken and is_action(after_label(q.text)))
         ):  # fmt: skip
             break
         out.append(q)
     return tuple(out)
+
+
+TURN_SENTENCES = 3
+_REPORTS = re.compile(
+    r"\b(say|says|said|saying|goes|went|go like|was like|were like|is like|are like|asks?|asked|tells? me|told me|"
+    r"thinking|thought)\s*[,:]?\s*[\"“]?$",
+    re.IGNORECASE,
+)
+_REPORTED_OPENER = re.compile(
+    r"^\W*(and\s+)?(they|he|she|people|someone|everyone|my (?:boss|manager|report))('ll| will| would| might)?\s+"
+    r"(say|says|said|go|goes|went|tell you|told me|are like|is like|were like)\b",
+    re.IGNORECASE,
+)
+
+
+def reported(previous: str, sentence: str) -> bool:
+    """Words a speaker voices for someone else ("…and they say, 'I feel like my learning is stuck'"): not the
+    speaker's own view, so never a point of advice."""
+    return bool(_REPORTS.search(previous.strip())) or (bool(_REPORTED_OPENER.match(sentence)) and "?" not in sentence)
 
 
 def _name_words(name: str) -> set[str]:

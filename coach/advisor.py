@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from coach.advice import Point, rank_points
-from coach.citations import CitationChecker
+from coach.citations import CitationChecker, quotes_of
 from coach.compose import OfflineComposer, framework_card
 from coach.conversation import Situation
 from coach.coverage import covered_topics
@@ -100,7 +100,12 @@ class Advisor:
         passages = self.retriever.retrieve(query.search, k=self.settings.top_k, vector=query.vector, snapshot=snapshot)
         view = self.frameworks.view(version)
         vectors = (query.focus_vector, query.vector) if query.follow_up else (query.vector,)
-        rankings = rank_points(view, passages, vectors, self.embedder)
+        following = {
+            p.id: [replace(q, passage_id=after.id) for q in quotes_of(after)]
+            for p in passages
+            if p.speakers and (after := snapshot.after(p))
+        }
+        rankings = rank_points(view, passages, vectors, self.embedder, following)
         framework = self.frameworks.match(query.vector, passages, view)
         return Reading(query, passages, rankings[0], rankings[-1], framework, declined=False)
 

@@ -32,6 +32,7 @@ class Quote:
     end: int
     speaker: str = ""  # who said it, where the passage labels its speakers (transcripts)
     approximate: bool = False  # untimed in the source: `start` is the second of the span it sits in
+    passage_id: str = ""  # set when the sentence comes from another chunk than the one it is cited with
 
 
 # Chunking writes "Name: " before a sentence wherever the speaker changes (ingest/chunking.py).

@@ -24,10 +24,13 @@ from coach.types import Answer, FrameworkCard, StepCard, youtube_url
 class _Writer:
     book: CitationBook
 
+    def number(self, ref: tuple[str, str, str, str], quote: Quote) -> int:
+        """The citation number of `quote` (its own chunk when it continues another's passage)."""
+        return self.book.cite(quote.passage_id or ref[0], *ref[1:], quote)
+
     def cite(self, ref: tuple[str, str, str, str], quote: Quote) -> str:
         """The sentence with its marker: "Ask your boss how you can help [2]." """
-        n = self.book.cite(*ref, quote)
-        return f"{strip_end(quote.text)} [{n}]."
+        return f"{strip_end(quote.text)} [{self.number(ref, quote)}]."
 
     def cite_all(self, ref: tuple[str, str, str, str], quotes: tuple[Quote, ...]) -> str:
         return " ".join(self.cite(ref, q) for q in quotes)
@@ -49,7 +52,7 @@ class OfflineComposer:
         if plan.walk is not None:
             lines += _walk(w, plan.walk, plan.lead)
         if plan.lead is not None and not plan.personal:  # a question about the sources: answer it plainly
-            lead = tuple(w.book.cite(*plan.lead.ref, q) for q in plan.lead.sentences[:3])
+            lead = tuple(w.number(plan.lead.ref, q) for q in plan.lead.sentences[:3])
             lines.append(w.cite_all(plan.lead.ref, plan.lead.sentences[:3]))
             if plan.more:
                 lines += ["", "**Related:**", *(_bullet(w, p, plan.several_guests) for p in plan.more)]
@@ -58,7 +61,7 @@ class OfflineComposer:
             how = tuple(q for q in rest if not _explains(q.text))
             why = tuple(q for q in rest if _explains(q.text))
             lines.append(_lead(w, plan.lead, plan.walk is not None, how))
-            lead = tuple(dict.fromkeys(w.book.cite(*plan.lead.ref, q) for q in _shown(plan.lead)))
+            lead = tuple(dict.fromkeys(w.number(plan.lead.ref, q) for q in _shown(plan.lead)))
             if why:
                 lines.append(f"**Why it works:** {w.cite_all(plan.lead.ref, why)}")
             elif plan.why:
@@ -66,6 +69,8 @@ class OfflineComposer:
             if plan.context is not None and (described := _context(w, plan.context)):
                 lines += ["", described]
         if plan.more and plan.personal:
+            if plan.several_guests:
+                lines += ["", _who_says_what((plan.lead, *plan.more))]
             lines += ["", "**Then:**", *(_bullet(w, p, plan.several_guests) for p in plan.more)]
         if plan.question:
             lines += ["", f"**A question for you:** {plan.question}"]
@@ -75,7 +80,7 @@ class OfflineComposer:
 
 
 def _correction(w: _Writer, c: Correction) -> str:
-    n = w.book.cite(*c.source_ref, c.quote)
+    n = w.number(c.source_ref, c.quote)
     return f"**A correction first:** the sources say otherwise — “{strip_end(c.quote.text)}” [{n}]."
 
 
@@ -106,7 +111,7 @@ def _context(w: _Writer, item: SourcedFramework) -> str:
     five-step framework…" [n]); '' when the intro is a story or missing."""
     fw = item.framework
     intro = first_sentences(fw.intro, 1)
-    names = {x.lower() for x in re.findall(r"[A-Za-z]{4,}", " ".join(fw.heading_path))} - _GENERIC_HEADING_WORDS
+    names = {x.lower() for x in re.findall(r"[A-Za-z]{4,}", fw.name)} - _GENERIC_HEADING_WORDS
     describes = len(names & {x.lower() for x in re.findall(r"[A-Za-z]{4,}", intro)}) >= MIN_SHARED_NAME_WORDS
     if not intro or fw.intro_start_s is None or not describes:
         return ""
@@ -122,7 +127,9 @@ def _short_name(item: SourcedFramework) -> str:
 
 
 MIN_SHARED_NAME_WORDS = 2  # an intro that names the list ("The Magic Loop is a five-step framework…") describes it
-_GENERIC_HEADING_WORDS = frozenset("steps step from with through about lessons takeaways strategies factors".split())
+_GENERIC_HEADING_WORDS = frozenset(
+    "steps step from with through about lessons takeaways strategies factors tips ways how".split()
+)
 
 
 def _walk(w: _Writer, item: SourcedFramework, lead: Point | None) -> list[str]:
@@ -141,6 +148,21 @@ def _bullet(w: _Writer, p: Point, name_guest: bool) -> str:
     who = f"**{p.guest.strip()}:** " if name_guest and p.guest.strip() else ""
     quotes = p.sentences[:2] if p.step is not None and _label_alone(p) else p.sentences[:1]
     return f"- {who}{w.cite_all(p.ref, quotes)}"
+
+
+def _who_says_what(points: tuple[Point | None, ...]) -> str:
+    """One line naming each guest the answer draws on and their episode's subject."""
+    seen: dict[str, str] = {}
+    for p in points:
+        if p is not None and p.guest.strip():
+            seen.setdefault(p.guest.strip(), _subject(p.title, p.guest))
+    return "**Who says what:** " + "; ".join(f"{g} ({t})" if t else g for g, t in seen.items()) + "."
+
+
+def _subject(title: str, guest: str) -> str:
+    """"Feeling stuck? Here's how to know when it's time to leave your job | Ada Chen" → the part before "|"."""
+    subject = title.split(" | ")[0].strip().strip("'\"")
+    return "" if not subject or guest.lower() in subject.lower() else subject
 
 
 def _label_alone(p: Point) -> bool:

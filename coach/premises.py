@@ -39,7 +39,7 @@ OPPOSITES = [
     ("to yourself", "share"), ("original", "existing"), ("email", "in person"), ("email", "face-to-face"),
     ("office", "remote"), ("surprise", "beta"), ("weeks", "hours"), ("months", "hours"), ("ceo", "vice president"),
     ("slow", "speed"), ("slow", "quickly"), ("wait", "proactive"), ("hide", "own"), ("blame", "ownership"),
-    ("only", "even"), ("alone", "together"), ("quiet", "frequent"), ("formal contracts", "handshake"),
+    ("alone", "together"), ("quiet", "frequent"), ("formal contracts", "handshake"),
 ]  # fmt: skip
 _CAPITAL_RUN = re.compile(r"\b[A-Z][a-z]+(?:['’]s)?(?:\s+[A-Z][a-z]+(?:['’]s)?)*")
 _FIRST_PERSON = re.compile(r"\b(I|I'm|I've|I'd|my|me|My)\b")
@@ -74,6 +74,7 @@ def claims_about_sources(question: str, names: Iterable[str]) -> list[str]:
             if named:
                 claims.append(f"{named[0]} was {m.group(1)}")
                 continue
+        sentence = _HEARD.sub("", sentence)  # "I heard Ethan say that X" asserts X about the sources
         presupposed = _SINCE.match(sentence)
         for clause in re.split(r",\s+(?:so|and so|which means)\s+|;\s+", presupposed.group(1) if presupposed else sentence):
             unwrapped = _WRAPPER.sub("", clause.strip())
@@ -91,6 +92,9 @@ _TAG = re.compile(r",?\s+(right|correct|didn't (he|she|they)|doesn't (he|she|it)
                   re.IGNORECASE)  # fmt: skip
 _SINCE = re.compile(r"^(?:since|given that|because)\s+(.+?),\s+(?:what|how|why|should|can|do|does|is|where|who)\b",
                     re.IGNORECASE)  # fmt: skip
+_HEARD = re.compile(
+    r"^(?:I(?:'ve| have)? (?:heard|read|saw|was told)|someone told me|people say|they say)\s+(?:that\s+)?", re.IGNORECASE
+)
 _ASKS = re.compile(r"^(who|what|when|where|which|how|why|is|are|was|were|does|do|did|can|could|should|would|will)\b",
                    re.IGNORECASE)  # fmt: skip
 _AUTHORSHIP = re.compile(r"(wrote|said|says|created|invented|founded|proposed|drafted|coined|built|came up)\b")
@@ -122,12 +126,17 @@ def find_correction(
     claim_vecs, sent_vecs = vectors[: len(claims)], vectors[len(claims) :]
     for claim, vec in zip(claims, claim_vecs, strict=True):
         sims = sent_vecs @ vec
+        found = []
         for j in np.argsort(-sims):
             if sims[j] < LOOSE_TOPIC:
                 break
             reason = contradiction(claim, sentences[j].quote.text)
             if reason and (sims[j] >= SAME_TOPIC or reason == "opposites"):
-                return Correction(claim, sentences[j].quote, sentences[j].ref, reason)
+                found.append(Correction(claim, sentences[j].quote, sentences[j].ref, reason))
+        # A number, a pair of opposites or a name is specific evidence; a negation near a shared word is weaker,
+        # so it only decides when nothing specific contradicts the claim.
+        if found:
+            return next((c for c in found if c.reason != "negation"), found[0])
     return None
 
 

@@ -103,8 +103,8 @@ def question_back(text: str, situation: Situation | None, advice: str) -> str:
     """One question whose answer would change the advice: the goal when the advice turns on goals and none
     was given, the level when it turns on levels, else what the person has tried."""
     situation = situation or Situation()
-    if not situation.goal and _GOAL.search(advice + " " + text):
+    if not situation.goal and _GOAL.search(text) and _GOAL.search(advice):
         return "What is the one goal you'd want your manager's help with next — and have you said it to them in those words?"
     if not situation.level and _LEVEL.search(text):
         return "What level are you at now, and what does the next one look like where you work?"
-    return "What have you already tried, and how did it go? Tell me and I can suggest what to do next."
+    return "What have you already tried so far, and how did it go?"

@@ -38,9 +38,14 @@ _WORD = re.compile(r"[A-Za-z0-9$][A-Za-z0-9'$-]*")
 class _Snapshot:
     version: tuple[str, int, int]
     passages: list[Passage]
-    by_id: dict[str, int]
     vectors: np.ndarray
     bm25: Any
+    following: dict[str, int]  # passage id → position of the next chunk of the same source
+
+    def after(self, passage: Passage) -> Passage | None:
+        """The chunk that continues `passage` in its source (a speaker's turn often runs on into it)."""
+        at = self.following.get(passage.id)
+        return self.passages[at] if at is not None else None
 
 
 class Retriever:
@@ -82,7 +87,7 @@ class Retriever:
             keyword_index = _keyword_index(passages)
             if self.snapshot_dir:
                 snapshot_cache.save(self.snapshot_dir, self.store.name, version, rows, matrix, keyword_index)
-        return _Snapshot(version, passages, {p.id: i for i, p in enumerate(passages)}, matrix, keyword_index)
+        return _Snapshot(version, passages, matrix, keyword_index, _following(passages))
 
     def _read(self) -> tuple[list[Any], np.ndarray]:
         """The committed chunks from Chroma as [id, text, metadata] rows, and their vectors."""
@@ -161,6 +166,11 @@ class Retriever:
         n = min(self.candidates, len(snap.passages))
         docs, scores = snap.bm25.retrieve(tokens, k=n, show_progress=False)
         return [int(d) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+
+
+def _following(passages: list[Passage]) -> dict[str, int]:
+    at = {(p.source, p.index): i for i, p in enumerate(passages)}
+    return {p.id: at[(p.source, p.index + 1)] for p in passages if (p.source, p.index + 1) in at}
 
 
 def _keyword_index(passages: list[Passage]) -> Any:

@@ -28,6 +28,7 @@ class Passage:
     speakers: str = ""
     timed: bool = True
     spans: tuple[tuple[int, ...], ...] = ()  # (char_start, char_end, start_s, end_s[, timed]) per sentence
+    index: int = -1  # the chunk's place in its source (the next chunk continues its text)
 
     @property
     def url(self) -> str:
@@ -54,11 +55,13 @@ class Passage:
             speakers=str(meta.get("speakers") or ""),
             timed=bool(meta.get("timed", True)),
             spans=spans,  # type: ignore[arg-type]
+            index=int(meta.get("index", -1)),
         )
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("spans")
+        out.pop("index")
         out["url"] = self.url
         return out
 

@@ -138,7 +138,7 @@ def citation_suite(coach: Any, answered: list[tuple[Case, Answer | None, str]]) 
 
 def _claims(text: str) -> list[str]:
     """The answer's sentences that could carry a claim: without bold headings and the question back."""
-    lines = [line for line in text.splitlines() if not line.startswith("**A question for you:**")]
+    lines = [line for line in text.splitlines() if not line.startswith(("**A question for you:**", "**Who says what:**"))]
     return [
         c for c in split_claims("\n".join(lines))
         if not re.fullmatch(r"\*\*[^*]+\*\*|\d{1,2}[.)]", c.strip())  # bold headings and list numbers
