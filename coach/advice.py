@@ -18,8 +18,8 @@ from coach.citations import Quote, quotes_of
 from coach.frameworks import FrameworkView, SourcedFramework
 from coach.guard import is_injection
 from coach.phrasing import after_label, is_action, is_advice
+from coach.sentence_vectors import Encoder
 from coach.types import Passage
-from ingest.embedding import LocalEmbedder
 from ingest.frameworks import Step
 
 # A point's fit loses this much per rank of the passage it sits in: the retriever (dense + keywords over the
@@ -96,7 +96,7 @@ def steps_of(view: FrameworkView, passages: list[Passage], vector: np.ndarray) -
 def sentences_of(
     passages: list[Passage],
     vectors: Sequence[np.ndarray],
-    embedder: LocalEmbedder,
+    embedder: Encoder,
     exclude: set[str],
     following: Mapping[str, list[Quote]] | None = None,
 ) -> list[list[Point]]:
@@ -140,7 +140,7 @@ def rank_points(
     view: FrameworkView,
     passages: list[Passage],
     vectors: Sequence[np.ndarray],
-    embedder: LocalEmbedder,
+    embedder: Encoder,
     following: Mapping[str, list[Quote]] | None = None,
 ) -> list[list[Point]]:
     """For each vector: steps and sentences together, best first; a step's own sentences are not offered again

@@ -20,6 +20,7 @@ from coach.plan import AdvicePlan, make_plan
 from coach.prompts import render
 from coach.query import Query, read_query
 from coach.retrieval import Retriever
+from coach.sentence_vectors import SentenceVectors
 from coach.settings import Settings
 from coach.types import Answer, Passage
 
@@ -75,6 +76,7 @@ class Advisor:
         self.llm = llm
         self.composer = OfflineComposer()
         self.checker = checker or CitationChecker(self.embedder)
+        self.sentences = SentenceVectors(self.embedder)
         self.refuse_below = refuse_below
 
     def ask(
@@ -105,7 +107,7 @@ class Advisor:
             for p in passages
             if p.speakers and (after := snapshot.after(p))
         }
-        rankings = rank_points(view, passages, vectors, self.embedder, following)
+        rankings = rank_points(view, passages, vectors, self.sentences, following)
         framework = self.frameworks.match(query.vector, passages, view)
         return Reading(query, passages, rankings[0], rankings[-1], framework, declined=False)
 
@@ -113,7 +115,7 @@ class Advisor:
         def search(claim: str) -> list[Passage]:
             return self.retriever.retrieve(claim, k=PREMISE_PASSAGES)
 
-        return make_plan(reading.query, reading.points, reading.passages, reading.framework, self.embedder,
+        return make_plan(reading.query, reading.points, reading.passages, reading.framework, self.sentences,
                          self.refuse_below, search, reading.context_points)  # fmt: skip
 
     def stream(

@@ -16,16 +16,16 @@ from coach.frameworks import FrameworkMatch, SourcedFramework, is_move
 from coach.premises import Correction, SourceSentence, find_correction
 from coach.query import Query
 from coach.reflection import question_back, reflect
+from coach.sentence_vectors import Encoder
 from coach.types import Passage
 from ingest.chunking import split_sentences
-from ingest.embedding import LocalEmbedder
 
 MORE_MOVES = 2  # further moves after the lead: "the rest briefly"
 FOLLOW_UP_MORE = 3  # a follow-up's answer adds what fits the point asked and what fits the conversation, in turn
 RELATIVE_FIT = 0.8  # a further move must fit the person at least this share as well as the lead does
 # A question walks a whole list when it asks for one ("what are the steps…", "walk me through…") or names it.
 _WALK = re.compile(
-    r"\b(steps?|stages?|framework|process|walk me through|walk through|each step|all the|step by step|checklist|"
+    r"\b(steps|stages|framework|process|walk me through|walk through|each step|every step|step by step|checklist|"
     r"playbook|list of|what are the)\b",
     re.IGNORECASE,
 )
@@ -51,7 +51,7 @@ def make_plan(
     points: list[Point],
     passages: list[Passage],
     framework: FrameworkMatch | None,
-    embedder: LocalEmbedder,
+    embedder: Encoder,
     floor: float,
     search: Callable[[str], list[Passage]] | None = None,
     context_points: list[Point] | None = None,

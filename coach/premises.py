@@ -18,8 +18,8 @@ import numpy as np
 
 from coach.citations import Quote, numbers_in
 from coach.phrasing import is_action
+from coach.sentence_vectors import Encoder
 from ingest.chunking import split_sentences
-from ingest.embedding import LocalEmbedder
 
 # A source sentence this close to a claim talks about the same thing (MiniLM cosine; set on the dev split of
 # the false-premise cases in evals/datasets/coaching.jsonl and notes.jsonl).
@@ -110,7 +110,7 @@ def find_correction(
     question: str,
     sentences: list[SourceSentence],
     names: Iterable[str],
-    embedder: LocalEmbedder,
+    embedder: Encoder,
     search: Callable[[str], list[SourceSentence]] | None = None,
 ) -> Correction | None:
     """The first claim of the question that a source sentence contradicts, with that sentence. `search` finds
