@@ -49,34 +49,52 @@ class OfflineComposer:
         if plan.reflection:
             lines += [plan.reflection, ""]
         lead: tuple[int, ...] = ()
-        if plan.walk is not None:
-            lines += _walk(w, plan.walk, plan.lead)
-        if plan.lead is not None and not plan.personal:  # a question about the sources: answer it plainly
-            lead = tuple(w.number(plan.lead.ref, q) for q in plan.lead.sentences[:3])
-            lines.append(w.cite_all(plan.lead.ref, plan.lead.sentences[:3]))
-            if plan.more:
-                lines += ["", "**Related:**", *(_bullet(w, p, plan.several_guests) for p in plan.more)]
-        elif plan.lead is not None:
-            rest = tuple(q for i, q in enumerate(plan.lead.sentences) if i not in (0, plan.lead.best))[:2]
-            how = tuple(q for q in rest if not _explains(q.text))
-            why = tuple(q for q in rest if _explains(q.text))
-            lines.append(_lead(w, plan.lead, plan.walk is not None, how))
-            lead = tuple(dict.fromkeys(w.number(plan.lead.ref, q) for q in _shown(plan.lead)))
-            if why:
-                lines.append(f"**Why it works:** {w.cite_all(plan.lead.ref, why)}")
-            elif plan.why:
-                lines.append(f"**Worth knowing:** {w.cite(plan.why[0].ref, plan.why[0].quote)}")
-            if plan.context is not None and (described := _context(w, plan.context)):
-                lines += ["", described]
-        if plan.more and plan.personal:
+        if plan.lead is not None:
+            if plan.walk is not None:
+                lines += _walk(w, plan.walk)
+                lines.append(_walk_start(plan.lead))
+                shown = plan.lead.sentences[:WALKED_SENTENCES]
+                lead = tuple(dict.fromkeys(w.number(plan.lead.ref, q) for q in shown))
+                lines += _why_lines(w, plan.lead, plan.lead.sentences[WALKED_SENTENCES:], ())
+            elif not plan.personal:  # a question about the sources: answer it plainly
+                lead = tuple(w.number(plan.lead.ref, q) for q in plan.lead.sentences[:3])
+                lines.append(w.cite_all(plan.lead.ref, plan.lead.sentences[:3]))
+            else:
+                rest = tuple(q for i, q in enumerate(plan.lead.sentences) if i not in (0, plan.lead.best))[:2]
+                lines.append(_lead(w, plan.lead, tuple(q for q in rest if not _explains(q.text))))
+                lead = tuple(dict.fromkeys(w.number(plan.lead.ref, q) for q in _shown(plan.lead)))
+                lines += _why_lines(w, plan.lead, tuple(q for q in rest if _explains(q.text)), plan.why)
+                if plan.context is not None and (described := _context(w, plan.context)):
+                    lines += ["", described]
+        if plan.more:
+            heading = "**Then:**" if plan.personal else "**Related:**"
             if plan.several_guests:
                 lines += ["", _who_says_what((plan.lead, *plan.more))]
-            lines += ["", "**Then:**", *(_bullet(w, p, plan.several_guests) for p in plan.more)]
+            lines += ["", heading, *(_bullet(w, p, plan.several_guests) for p in plan.more)]
         if plan.question:
             lines += ["", f"**A question for you:** {plan.question}"]
         text = "\n".join(lines).strip()
         card = framework_card(plan.framework) if plan.framework else None
         return Answer(text=text, citations=w.book.citations, framework=card, backend=self.name, lead=lead)
+
+
+WALKED_SENTENCES = 2  # a walk shows each step's first two sentences
+
+
+def _why_lines(w: _Writer, lead: Point, reasons: tuple[Quote, ...], why: tuple[Point, ...]) -> list[str]:
+    """The lead's own reasons, or failing those a statement from its part of the source."""
+    if reasons:
+        return [f"**Why it works:** {w.cite_all(lead.ref, reasons)}"]
+    if why:
+        return [f"**Worth knowing:** {w.cite(why[0].ref, why[0].quote)}"]
+    return []
+
+
+def _walk_start(lead: Point) -> str:
+    """Which of the walked steps to take first (its words are in the list above)."""
+    if lead.step is None:
+        return ""
+    return f"**Start here: step {lead.step.n}, {strip_end(lead.step.label)}.**"
 
 
 def _correction(w: _Writer, c: Correction) -> str:
@@ -87,17 +105,17 @@ def _correction(w: _Writer, c: Correction) -> str:
 def _explains(sentence: str) -> bool:
     """A sentence that gives a reason ("This simple question sets you apart…") rather than saying more of what
     to do ("Follow through on their requests…", "Even two hours once a month can be sufficient")."""
-    return not is_advice(sentence) and not _ELABORATES.match(sentence)
+    return not is_advice(sentence) and not _ELABORATES.search(sentence)
 
 
-_ELABORATES = re.compile(r"^\W*(even|for example|for instance|in |at |this means|such as)\b", re.IGNORECASE)
+_ELABORATES = re.compile(r"^\W*(even|in |at |this means)\b|\b(for example|for instance|such as|e\.g\.)", re.IGNORECASE)
 
 
-def _lead(w: _Writer, lead: Point, walking: bool, how: tuple[Quote, ...] = ()) -> str:
+def _lead(w: _Writer, lead: Point, how: tuple[Quote, ...] = ()) -> str:
     """The one thing to do first: the move, and the sentence of it that fits the person best when that is
     another one ("Ask your boss how you can help: … Managers rarely get asked this")."""
-    where = f" (step {lead.step.n} of {_short_name(lead.item)})" if lead.step and lead.item and not walking else ""
-    head = "**Start here" + (f" (step {lead.step.n})" if walking and lead.step else where) + ":**"
+    where = f" (step {lead.step.n} of {_short_name(lead.item)})" if lead.step and lead.item else ""
+    head = f"**Start here{where}:**"
     who = f" {lead.guest} says:" if lead.step is None and _spoken(lead) else ""
     return f"{head}{who} {w.cite_all(lead.ref, _shown(lead) + how)}"
 
@@ -132,14 +150,14 @@ _GENERIC_HEADING_WORDS = frozenset(
 )
 
 
-def _walk(w: _Writer, item: SourcedFramework, lead: Point | None) -> list[str]:
+def _walk(w: _Writer, item: SourcedFramework) -> list[str]:
     """Every step in order, each sentence at its own second."""
     fw = item.framework
     ref = (f"framework:{fw.name}", item.video_id, item.title, item.guest)
     lines = [f"**{item.display_name}, step by step:**"]
     for step in fw.steps:
         said = step.sentence_list()
-        quotes = tuple(Quote(s.text, s.start_s, s.start_s, approximate=not s.timed) for s in said[:2])
+        quotes = tuple(Quote(s.text, s.start_s, s.start_s, approximate=not s.timed) for s in said[:WALKED_SENTENCES])
         lines.append(f"{step.n}. {w.cite_all(ref, quotes)}")
     return [*lines, ""]
 

@@ -68,47 +68,18 @@ def make_plan(
     if query.follow_up and context_points:
         # A follow-up asks about one point of the conversation: a point leads by how well it fits both.
         points = _by_both(points, context_points)
-    lead = choose_lead(points, prefer_moves=personal and not query.follow_up)
-    method = walk or _method_asked(query, framework)
-    if method is not None:  # the lead of a walk, or of "how do I…", is the step of that list that fits best
-        lead = next((p for p in points if p.item is method), lead)
-    used = {norm(q.text) for q in lead.sentences} if lead else set()
-    why: tuple[Point, ...] = ()
-    if lead is not None and len(lead.sentences) == 1:
-        why = tuple(p for p in points if not p.action and p.cosine >= floor and norm(p.quote.text) not in used)[:1]
-        used |= {norm(q.text) for p in why for q in p.sentences[:1]}
-    more: list[Point] = []
-    if walk is None and lead is not None:
-        # After a step come the steps that follow it; after a single sentence, the next best moves that fit
-        # nearly as well as it does.
-        following = [p for p in points if lead.step and p.item is lead.item and p.step and p.step.n > lead.step.n]
-        following.sort(key=lambda p: p.step.n if p.step else 0)
-        # A question about the sources gets the next most relevant sentences, moves or not.
-        # A question about the sources, or a follow-up on a point, gets the next most relevant sentences, moves
-        # or not.
-        plain = not personal or query.follow_up
-        if query.follow_up and context_points:
-            by_context = sorted(context_points, key=lambda p: -p.cosine)
-            others = [p for p in _alternate(points, by_context) if p.cosine >= floor]
-            following = []  # a follow-up is about one point, not the rest of its list
-        else:
-            others = [p for p in points if (p.action or plain) and p.cosine >= max(floor, RELATIVE_FIT * lead.cosine)]
-            if not personal:
-                others.sort(key=lambda p: -p.cosine)
-        limit = FOLLOW_UP_MORE if query.follow_up else MORE_MOVES
-        for p in following + others:
-            if len(more) == limit:
-                break
-            if p is lead or norm(p.quote.text) in used:
-                continue
-            more.append(p)
-            used |= {norm(q.text) for q in p.sentences}
-    context = lead.item if lead is not None and lead.item is not None and walk is None else None
+
     def sentences_for(claim: str) -> list[SourceSentence]:
         found = search(claim) if search else []
         return [SourceSentence(q, (p.id, p.video_id, p.title, p.guest)) for p in found for q in quotes_of(p)]
 
     correction = find_correction(query.text, _sentences(points), _names(points, passages), embedder, sentences_for)
+    lead = _choose_lead(query, points, walk or _method_asked(query, framework), correction, personal)
+    used = {norm(q.text) for q in lead.sentences} if lead else set()
+    why = _choose_why(points, lead, floor, used)
+    used |= {norm(q.text) for p in why for q in p.sentences[:1]}
+    more = _choose_more(query, points, context_points, lead, walk, personal, floor, used)
+    context = lead.item if lead is not None and lead.item is not None and walk is None else None
     advice = " ".join(q.text for q in lead.sentences) if lead else ""
     guests = {p.guest.strip() for p in ([lead] if lead else []) + more if p.guest.strip()}
     return AdvicePlan(
@@ -124,6 +95,74 @@ def make_plan(
         several_guests=len(guests) > 1,
         personal=personal,
     )
+
+
+def _choose_lead(
+    query: Query, points: list[Point], method: SourcedFramework | None, correction: Correction | None, personal: bool
+) -> Point | None:
+    """A move that corrects the person's premise leads ("go quiet" → "Provide frequent updates…"); the lead of a
+    walk, or of "how do I…", is the step of that list that fits best; otherwise the best-ranked point."""
+    if correction is not None:
+        fixing = next((p for p in points if p.action and correction.quote.text in {q.text for q in p.sentences}), None)
+        if fixing is not None:
+            return fixing
+    lead = choose_lead(points, prefer_moves=personal and not query.follow_up)
+    if method is not None:
+        lead = next((p for p in points if p.item is method), lead)
+    return lead
+
+
+def _choose_why(points: list[Point], lead: Point | None, floor: float, used: set[str]) -> tuple[Point, ...]:
+    """When the lead brings no reason of its own: the best statement (not a move, not an example) from the lead's
+    own part of the source."""
+    if lead is None or len(lead.sentences) > 1:
+        return ()
+    section = lead.heading.split(" > ")[0]
+    return tuple(
+        p for p in points
+        if not p.action and p.cosine >= floor and norm(p.quote.text) not in used
+        and p.heading.split(" > ")[0] == section and not _EXAMPLE.search(p.quote.text)
+    )[:1]  # fmt: skip
+
+
+_EXAMPLE = re.compile(r"\b(for example|for instance|e\.g\.|such as)\b", re.IGNORECASE)
+
+
+def _choose_more(
+    query: Query,
+    points: list[Point],
+    context_points: list[Point] | None,
+    lead: Point | None,
+    walk: SourcedFramework | None,
+    personal: bool,
+    floor: float,
+    used: set[str],
+) -> list[Point]:
+    """The rest, briefly. After a step, the steps that follow it, in order; after a single sentence, the next
+    best moves that fit nearly as well; a question about the sources gets the next most relevant sentences; a
+    follow-up, what fits the point asked and what fits the conversation, in turn."""
+    if walk is not None or lead is None:
+        return []
+    if query.follow_up and context_points:
+        by_context = sorted(context_points, key=lambda p: -p.cosine)
+        pool, limit = [p for p in _alternate(points, by_context) if p.cosine >= floor], FOLLOW_UP_MORE
+    else:
+        following = sorted(
+            (p for p in points if lead.step and p.item is lead.item and p.step and p.step.n > lead.step.n),
+            key=lambda p: p.step.n if p.step else 0,
+        )
+        pool = [p for p in points if (p.action or not personal) and p.cosine >= max(floor, RELATIVE_FIT * lead.cosine)]
+        if not personal:
+            pool.sort(key=lambda p: -p.cosine)
+        pool, limit = following or pool, MORE_MOVES
+    more: list[Point] = []
+    for p in pool:
+        if len(more) == limit:
+            break
+        if p is not lead and norm(p.quote.text) not in used:
+            more.append(p)
+            used |= {norm(q.text) for q in p.sentences}
+    return more
 
 
 def _across_sources(

@@ -31,6 +31,9 @@ def test_reference_vectors_are_unit_length_and_distinct(reference: np.ndarray, t
     assert np.median(similarity[np.triu_indices(len(texts), 1)]) < 0.7, "different passages must not collapse"
 
 
+TIE = 0.002  # cosine gap under which two neighbours are a tie
+
+
 @pytest.mark.parametrize("backend", ["torch-bf16", "onnx"])
 def test_fp32_family_runtimes_give_the_reference_vectors(
     backend: str, texts: list[str], reference: np.ndarray, cache_dir: Path
@@ -42,13 +45,15 @@ def test_fp32_family_runtimes_give_the_reference_vectors(
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     cosine = (vectors * reference).sum(axis=1)
     assert cosine.min() >= 0.999, (backend, float(cosine.min()))
-    # Nearest neighbours are what retrieval sees: every passage's top 3 others stay the same.
-    def top3(v: np.ndarray) -> np.ndarray:
-        sims = v @ v.T
-        np.fill_diagonal(sims, -1)
-        return np.sort(np.argsort(-sims, axis=1)[:, :3], axis=1)
-
-    assert (top3(vectors) == top3(reference)).mean() >= 0.95
+    # Nearest neighbours are what retrieval sees: every passage's top 3 others stay its top 3, up to ties (two
+    # overlapping chunks of one list can sit within 0.001 of each other, where any runtime may swap them).
+    sims, ref_sims = vectors @ vectors.T, reference @ reference.T
+    np.fill_diagonal(sims, -1)
+    np.fill_diagonal(ref_sims, -1)
+    third = np.sort(sims, axis=1)[:, -3]
+    ref_top3 = np.argsort(-ref_sims, axis=1)[:, :3]
+    kept = np.take_along_axis(sims, ref_top3, axis=1) >= third[:, None] - TIE
+    assert kept.mean() >= 0.95, kept.mean()
 
 
 def test_int8_vectors_are_close_but_get_their_own_index(texts: list[str], reference: np.ndarray, cache_dir: Path) -> None:
