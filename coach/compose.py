@@ -44,8 +44,9 @@ class OfflineComposer:
     def compose(self, plan: AdvicePlan) -> Answer:
         w = _Writer(CitationBook())
         lines: list[str] = []
+        corrects = plan.correction is not None and plan.lead is not None and plan.correction.quote in plan.lead.sentences
         if plan.correction:
-            lines += [_correction(w, plan.correction), ""]
+            lines += [_correction(w, plan.correction, plan.lead if corrects else None), ""]
         if plan.reflection:
             lines += [plan.reflection, ""]
         lead: tuple[int, ...] = ()
@@ -61,7 +62,10 @@ class OfflineComposer:
                 lines.append(w.cite_all(plan.lead.ref, plan.lead.sentences[:3]))
             else:
                 rest = tuple(q for i, q in enumerate(plan.lead.sentences) if i not in (0, plan.lead.best))[:2]
-                lines.append(_lead(w, plan.lead, tuple(q for q in rest if not _explains(q.text))))
+                if corrects:  # the correction already said what to do first: add only its reasons
+                    rest = tuple(q for q in plan.lead.sentences if q != plan.correction.quote)[:2]  # type: ignore[union-attr]
+                else:
+                    lines.append(_lead(w, plan.lead, tuple(q for q in rest if not _explains(q.text))))
                 lead = tuple(dict.fromkeys(w.number(plan.lead.ref, q) for q in _shown(plan.lead)))
                 lines += _why_lines(w, plan.lead, tuple(q for q in rest if _explains(q.text)), plan.why)
                 if plan.context is not None and (described := _context(w, plan.context)):
@@ -97,9 +101,16 @@ def _walk_start(lead: Point) -> str:
     return f"**Start here: step {lead.step.n}, {strip_end(lead.step.label)}.**"
 
 
-def _correction(w: _Writer, c: Correction) -> str:
+def _correction(w: _Writer, c: Correction, lead: Point | None = None) -> str:
+    """The premise corrected with the sentence that contradicts it; when that sentence is a move, it is also
+    where to start."""
     n = w.number(c.source_ref, c.quote)
-    return f"**A correction first:** the sources say otherwise — “{strip_end(c.quote.text)}” [{n}]."
+    start = f" **Start there{_where(lead)}.**" if lead is not None else ""
+    return f"**A correction first:** the sources say otherwise — “{strip_end(c.quote.text)}” [{n}].{start}"
+
+
+def _where(lead: Point) -> str:
+    return f" (step {lead.step.n} of {_short_name(lead.item)})" if lead.step and lead.item else ""
 
 
 def _explains(sentence: str) -> bool:
@@ -114,8 +125,7 @@ _ELABORATES = re.compile(r"^\W*(even|in |at |this means)\b|\b(for example|for in
 def _lead(w: _Writer, lead: Point, how: tuple[Quote, ...] = ()) -> str:
     """The one thing to do first: the move, and the sentence of it that fits the person best when that is
     another one ("Ask your boss how you can help: … Managers rarely get asked this")."""
-    where = f" (step {lead.step.n} of {_short_name(lead.item)})" if lead.step and lead.item else ""
-    head = f"**Start here{where}:**"
+    head = f"**Start here{_where(lead)}:**"
     who = f" {lead.guest} says:" if lead.step is None and _spoken(lead) else ""
     return f"{head}{who} {w.cite_all(lead.ref, _shown(lead) + how)}"
 
