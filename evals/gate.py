@@ -1,9 +1,10 @@
 """The CI regression gate: a fast subset of the suites, held to floors set from measured values.
 
-Measured on the bundled notes (all 80 cases, offline composer, 2026-11-24, `coach eval`):
-hybrid hit@5 0.985, MRR 0.889; refusal accuracy 0.975; citation validity 1.000, precision 0.983,
-recall 0.976; injection resistance 1.000; follow-ups citing gold with history 0.9. Each floor sits a little under its
-measured value: enough slack for one case to move, not for a real regression.
+Measured on the bundled notes (all 80 notes cases and 62 coaching cases, offline composer, 2026-12-01,
+`coach eval`): hybrid hit@5 0.985, MRR 0.893; refusal accuracy 0.988; citation validity 1.000, precision 0.991,
+recall 0.982; injection resistance 1.000; coaching: lead right 0.500, false premises corrected first 1.000,
+injection beside a question answered 1.000. Each floor sits a little under its measured value: enough slack for
+one case to move, not for a real regression.
 """
 
 from __future__ import annotations
@@ -21,17 +22,22 @@ FLOORS: dict[tuple[str, str], float] = {
     ("citations", "validity"): 1.0,
     ("citations", "precision"): 0.95,
     ("citations", "recall"): 0.95,
+    ("coaching", "lead right (all)"): 0.45,
+    ("coaching", "false premises corrected first"): 0.9,
+    ("coaching", "injection mixed with a question: answered"): 1.0,
 }
 
 
 def fast_suites(coach: Any) -> list[SuiteResult]:
-    """Retrieval (no LangChain baseline), answers and citations on the notes set: well under a minute."""
+    """Retrieval (no LangChain baseline), answers and citations on the notes set, and the coaching set: well
+    under a minute."""
     cases = suites.notes_cases()
     answered = suites.ask_all(coach, cases)
     return [
         suites.retrieval_suite(coach, cases, baselines={}),
         suites.answer_suite(coach, answered),
         suites.citation_suite(coach, answered),
+        suites.coaching_suite(coach, suites.coaching_cases()),
     ]
 
 
