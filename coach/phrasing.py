@@ -28,7 +28,7 @@ IMPERATIVE_VERBS = frozenset(
 _ADVICE = re.compile(
     r"\b(you should|you need to|you have to|you want to|you must|the key is|my advice|i('d| would) recommend|"
     r"make sure|try to|the best way|the trick is|start by|it's (crucial|important|essential|vital|key) to|"
-    r"it is (crucial|important|essential|vital|key) to|ensure you|encourages \w+(?: at all levels)? to)\b",
+    r"it is (crucial|important|essential|vital|key) to|ensure you)\b",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
