@@ -60,6 +60,9 @@ class OfflineComposer:
             elif not plan.personal:  # a question about the sources: answer it plainly
                 lead = tuple(w.number(plan.lead.ref, q) for q in plan.lead.sentences[:3])
                 lines.append(w.cite_all(plan.lead.ref, plan.lead.sentences[:3]))
+            elif plan.lead.quote.speaker:  # spoken: the rest of the speaker's turn, in their words, not "reasons"
+                lines.append(_lead(w, plan.lead, tuple(q for q in plan.lead.sentences if q not in _shown(plan.lead))))
+                lead = tuple(dict.fromkeys(w.number(plan.lead.ref, q) for q in _shown(plan.lead)))
             else:
                 rest = tuple(q for i, q in enumerate(plan.lead.sentences) if i not in (0, plan.lead.best))[:2]
                 if corrects:  # the correction already said what to do first: add only its reasons

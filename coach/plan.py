@@ -207,13 +207,14 @@ def _personal(query: Query) -> bool:
 _WHY = re.compile(r"^\W*(why|how come)\b", re.IGNORECASE)
 
 
-_BESIDES = re.compile(r"\b(?:besides|other than|apart from|except(?: for)?|beyond|instead of)\s+([^.?!,;]+)", re.IGNORECASE)
+_BESIDES = re.compile(r"\b(?:besides|other than|apart from|except(?: for)?)\s+([^.?!,;]+)\?", re.IGNORECASE)
 
 
 def _without_excluded(points: list[Point], text: str) -> list[Point]:
     """"What should I stress besides enthusiasm?" asks for everything but the enthusiasm advice: points that
     speak of what the person set aside are left out (an embedding reads "besides enthusiasm" as "enthusiasm")."""
-    words = {w[:6] for m in _BESIDES.finditer(text) for w in re.findall(r"[a-z]{4,}", m.group(1).lower())}
+    asked = " ".join(x for x in split_sentences(text) if x.rstrip().endswith("?"))  # only what a question sets aside
+    words = {w[:6] for m in _BESIDES.finditer(asked) for w in re.findall(r"[a-z]{4,}", m.group(1).lower())}
     if not words:
         return points
 
