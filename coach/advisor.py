@@ -16,6 +16,7 @@ from coach.compose import OfflineComposer, framework_card
 from coach.conversation import Situation
 from coach.coverage import covered_topics
 from coach.frameworks import FrameworkIndex, FrameworkMatch
+from coach.phrasing import asks_how
 from coach.plan import AdvicePlan, make_plan
 from coach.prompts import render
 from coach.query import Query, read_query
@@ -109,6 +110,9 @@ class Advisor:
         }
         rankings = rank_points(view, passages, vectors, self.sentences, following)
         framework = self.frameworks.match(query.vector, passages, view)
+        if framework is not None and not framework.item.actionable and asks_how(query.text):
+            # "How do I get past…?" asks for the moves, not the causes listed beside them
+            framework = self.frameworks.moves_beside(framework, view) or framework
         return Reading(query, passages, rankings[0], rankings[-1], framework, declined=False)
 
     def plan(self, reading: Reading) -> AdvicePlan:

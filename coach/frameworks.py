@@ -141,6 +141,16 @@ class FrameworkIndex:
         best = self.best(query_vector, passages, view)
         return best if best and best.score >= FIT_THRESHOLD else None
 
+    @staticmethod
+    def moves_beside(match: FrameworkMatch, view: FrameworkView) -> FrameworkMatch | None:
+        """For a list of causes, the list of moves in the same section of the same source ("Breaking Through the
+        Senior Manager Plateau": its causes, and under it "Strategies for Breaking Out"); None when there is none."""
+        top = match.item.framework.heading_path[:1]
+        for item in view.items:
+            if item.actionable and item.source == match.item.source and item.framework.heading_path[:1] == top:
+                return FrameworkMatch(item, match.score)
+        return None
+
     def best(
         self, query_vector: np.ndarray, passages: list[Passage], view: FrameworkView | None = None
     ) -> FrameworkMatch | None:

@@ -55,3 +55,13 @@ def after_label(sentence: str) -> str:
     """The body of "Label: body" (the whole sentence when it has no label)."""
     head, sep, body = sentence.partition(": ")
     return body if sep and len(head.split()) <= 8 and body else sentence
+
+
+_ASKS_HOW = re.compile(
+    r"^\W*(how|what can|what should|what do i do|what's the best way|what is the best way)\b", re.IGNORECASE
+)
+
+
+def asks_how(text: str) -> bool:
+    """Whether a message asks what to do ("How do I get past senior manager?"), not why or what something is."""
+    return bool(_ASKS_HOW.match(text.strip())) or "what should i do" in text.lower() or "what can i do" in text.lower()

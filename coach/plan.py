@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from coach.advice import PASSAGE_RANK_WEIGHT, Point, choose_lead, norm
 from coach.citations import quotes_of
 from coach.frameworks import FrameworkMatch, SourcedFramework, is_move
+from coach.phrasing import asks_how
 from coach.premises import Correction, SourceSentence, find_correction
 from coach.query import Query
 from coach.reflection import question_back, reflect
@@ -178,6 +179,12 @@ def _across_sources(
         best.setdefault(p.source, p)
     order = [best[s] for s in sources if s in best and best[s].cosine >= floor]
     lead = order[0] if order else (points[0] if points else None)
+    method = _method_asked(query, framework)
+    if method is not None:  # "how do I…?" with a list of moves that fits it: its best step leads
+        lead = next((p for p in points if p.item is method), lead)
+        order = [lead, *(p for p in order if p.source != lead.source)] if lead else order
+    # (Keeping only guests whose point fits nearly as well as the lead's read cleaner but cost key terms on the
+    # dev split, 0.286 -> 0.214, with no more gold episodes cited: not kept.)
     more = tuple(p for p in order[1 : 1 + MORE_MOVES + 1] if p is not lead)
     guests = {p.guest.strip() for p in ([lead] if lead else []) + list(more) if p.guest.strip()}
     advice = " ".join(q.text for q in lead.sentences) if lead else ""
@@ -189,7 +196,7 @@ def _across_sources(
         more=more,
         walk=None,
         context=None,
-        framework=framework if framework and framework.item.actionable else None,
+        framework=framework,
         question=question_back(query.text, query.situation, advice),
         several_guests=len(guests) > 1,
     )
@@ -261,10 +268,7 @@ def _method_asked(query: Query, framework: FrameworkMatch | None) -> SourcedFram
     if framework is None or not framework.item.actionable or query.follow_up:
         return None
     one_question = len(split_sentences(query.text)) == 1 and query.text.rstrip().endswith("?")
-    return framework.item if one_question and _HOW.match(query.text.strip()) else None
-
-
-_HOW = re.compile(r"^(how|what can|what should|what's the best way|what is the best way)\b", re.IGNORECASE)
+    return framework.item if one_question and asks_how(query.text) else None
 
 
 def _sentences(points: list[Point]) -> list[SourceSentence]:

@@ -71,7 +71,7 @@ def test_corpus_suite_finds_the_right_episodes(full: dict[str, Any]) -> None:
     assert result.notes[0].startswith("28 of 28 cases")
     # Measured 0.75 (README); the floor sits just under it, as the CI gate's do. The goal is 0.8.
     assert result.metrics["hit@5"] >= 0.7, result.metrics
-    # The answers, not only the passages: measured 0.54 (15 of 28) of answers cite a gold episode since they
+    # The answers, not only the passages: measured 0.50 (14 of 28) of answers cite a gold episode since they
     # follow the retriever's sources (0.43 before), and every answer citing several guests names each of them.
     assert result.metrics["answer cites a gold episode"] >= 0.5, result.metrics
     assert result.metrics["answers citing several guests"] >= 10
@@ -116,8 +116,8 @@ def test_the_magic_loop_still_comes_from_ethan_evans(full: dict[str, Any]) -> No
         assert hits[0].video_id == ETHAN, [(h.video_id, h.title) for h in hits]
     answer = coach.ask("How do I get past senior manager?")
     assert answer.framework is not None
-    assert "Senior Manager" in answer.framework["name"]
-    assert answer.framework["video_id"] == ETHAN
+    assert "Senior Manager" in answer.framework.name
+    assert answer.framework.video_id == ETHAN
     assert answer.citations
     assert answer.citations[0].video_id == ETHAN
 
@@ -127,9 +127,9 @@ def test_a_manager_situation_still_gets_the_magic_loop(full: dict[str, Any]) -> 
     sources), yet it is still the notes' best passage: the framework card must still come."""
     answer = full["coach"].ask("My manager never talks about my career or growth. What should I do?")
     assert answer.framework is not None, answer.text
-    assert "Magic Loop" in answer.framework["name"]
-    assert answer.framework["video_id"] == ETHAN
-    assert [s["n"] for s in answer.framework["steps"]] == [1, 2, 3, 4, 5]
+    assert "Magic Loop" in answer.framework.name
+    assert answer.framework.video_id == ETHAN
+    assert [s.n for s in answer.framework.steps] == [1, 2, 3, 4, 5]
 
 
 @pytest.mark.parametrize(
