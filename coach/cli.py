@@ -230,7 +230,9 @@ def serve(
 def eval_(
     suites: Annotated[
         list[str] | None,
-        typer.Argument(help="retrieval, citations, answers, conversations, latency, corpus (default: all but corpus)."),
+        typer.Argument(
+            help="retrieval, citations, answers, coaching, conversations, latency, corpus (default: all but corpus)."
+        ),
     ] = None,
     split: Annotated[str | None, typer.Option(help="Only the dev or test split.")] = None,
     corpus_store: Annotated[
