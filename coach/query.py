@@ -6,6 +6,7 @@ fallback) reads this object, so no step re-derives or re-embeds what another alr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,7 +23,7 @@ from ingest.embedding import LocalEmbedder
 class Query:
     """An immutable reading of one message.
 
-    `text` is what the person asked (an instruction aimed at the coach removed); `search` is what retrieval
+    `text` is what the person asked (an instruction aimed at the coach and pasted HTML removed); `search` is what retrieval
     looks for (the follow-up's earlier turn and the intake added); `vector` embeds `search` and
     `focus_vector` embeds `text` alone for a follow-up (else it is `vector`): the conversation finds the
     passages, the follow-up itself picks the sentence that leads, and the conversation the ones after it."""
@@ -52,6 +53,7 @@ def read_query(
     turns = tuple(normalize_history(history))
     situation = _inert_situation(situation or Situation())
     text, injection = strip_injection(inert(cleaned.text))
+    text = without_markup(text)
     notices = list(cleaned.notices)
     if injection and text:
         notices.append("Your message included an instruction aimed at me; I ignored it and answered the rest.")
@@ -73,6 +75,16 @@ def read_query(
         injection=injection,
         code_request=bool(text) and is_code_request(text),
     )
+
+
+_SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"</?[A-Za-z][^>]{0,300}>")
+
+
+def without_markup(text: str) -> str:
+    """The person's words without pasted HTML: a `<script>` block or an `<img …>` tag says nothing about their
+    situation and only pulls the embedding away from it. (The text itself is kept, and shown literally.)"""
+    return " ".join(_TAG.sub(" ", _SCRIPT.sub(" ", text)).split())
 
 
 def _inert_situation(situation: Situation) -> Situation:

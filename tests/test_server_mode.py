@@ -253,7 +253,7 @@ def test_eval_is_the_same_as_with_the_embedded_store(served, bundled, cache_dir:
     from evals import gate, suites
 
     remote, local = gate.fast_suites(served), gate.fast_suites(bundled)
-    assert [r.name for r in remote] == [r.name for r in local] == ["retrieval", "answers", "citations"]
+    assert [r.name for r in remote] == [r.name for r in local] == ["retrieval", "answers", "citations", "coaching"]
     for r, here in zip(remote, local, strict=True):
         assert r.metrics == pytest.approx(here.metrics, abs=1e-9), r.name
     assert gate.failures(remote) == []

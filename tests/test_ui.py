@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from coach import ui
-from coach.types import Answer, Citation
+from coach.types import Answer, Citation, FrameworkCard, StepCard
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -127,13 +127,13 @@ def test_markers_become_links_to_the_second_and_html_is_escaped() -> None:
 
 
 def test_sources_and_framework_escape_source_text() -> None:
-    answer = _answer("x [1]", framework={
-        "name": "Loop <svg onload=alert(1)>", "heading_path": ["Loop <svg onload=alert(1)>", "Steps"],
-        "title": "T", "guest": "G", "video_id": "GB0P0_nFPTA",
-        "steps": [{"n": 1, "label": "Ask <b>", "text": "Ask <b>: then \"act\"", "start": 362,
-                   "url": "https://www.youtube.com/watch?v=GB0P0_nFPTA&t=362s"},
-                  {"n": 2, "label": "Bad", "text": "t", "start": 5, "url": "javascript:alert(1)"}],
-    })  # fmt: skip
+    answer = _answer("x [1]", framework=FrameworkCard(
+        name="Loop <svg onload=alert(1)>", heading_path=("Loop <svg onload=alert(1)>", "Steps"),
+        title="T", guest="G", video_id="GB0P0_nFPTA", score=0.7,
+        steps=(StepCard(n=1, label="Ask <b>", text="Ask <b>: then \"act\"", start=362,
+                        url="https://www.youtube.com/watch?v=GB0P0_nFPTA&t=362s"),
+               StepCard(n=2, label="Bad", text="t", start=5, url="javascript:alert(1)")),
+    ))  # fmt: skip
     sources = ui.render_sources(answer)
     assert "<img" not in sources
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in sources
@@ -525,12 +525,14 @@ def test_browser_runs_no_script_from_a_source(browser: Any, settings, tmp_path: 
         encoding="utf-8",
     )
     coach = Coach.open(settings=settings.model_copy(update={"data_dir": data}))
-    direct = coach.ask("How should I ask for a raise?")
-    assert any("<img" in c.title for c in direct.citations)  # the payload really reaches the page as data
+    # the question the planted sentence answers best, so the payload really reaches the page as data
+    question = "When should I ask for a raise, and with what evidence?"
+    direct = coach.ask(question)
+    assert any("<img" in c.title for c in direct.citations)
     assert any("<img" in c.quote for c in direct.citations)
     with serving(coach) as url, open_page(browser, url) as tab:
         page = tab.page
-        answer = ask(page, "How should I ask for a raise?", 0)
+        answer = ask(page, question, 0)
         assert re.search(r"watch\?v=AAAAAAAAAAA&t=\d+s$", answer.locator("a").first.get_attribute("href") or "")
         assert page.evaluate("() => window.__pwned") is None
         assert page.evaluate("() => window.pwned") is None  # Markdown may eat the underscores
