@@ -38,7 +38,11 @@ class SourcedFramework:
 
     def same_source(self, passage: Passage) -> bool:
         """The passage comes from this framework's source (or another source of the same episode)."""
-        return bool(passage.video_id and passage.video_id == self.video_id) or passage.source == self.source
+        return self.same_source_id(passage.source, passage.video_id)
+
+    def same_source_id(self, source: str, video_id: str) -> bool:
+        """Like same_source, for a point that knows only its source name and video id."""
+        return bool(video_id and video_id == self.video_id) or source == self.source
 
     def list_fit(self, passage: Passage) -> float:
         """1.0 for a passage under this framework's own heading, 0.6 under one of its sub-headings (it counts

@@ -81,6 +81,7 @@ def make_plan(
     used |= {norm(q.text) for p in why for q in p.sentences[:1]}
     more = _choose_more(query, points, context_points, lead, walk, personal, floor, used)
     context = lead.item if lead is not None and lead.item is not None and walk is None else None
+    framework = _card(framework, lead)
     advice = " ".join(q.text for q in lead.sentences) if lead else ""
     guests = {p.guest.strip() for p in ([lead] if lead else []) + more if p.guest.strip()}
     return AdvicePlan(
@@ -96,6 +97,24 @@ def make_plan(
         several_guests=len(guests) > 1,
         personal=personal,
     )
+
+
+def _card(framework: FrameworkMatch | None, lead: Point | None) -> FrameworkMatch | None:
+    """The card beside the answer shows the list the answer draws on: the lead's own list when the lead is a
+    step, else the fitting list only when the lead comes from its part of the source (a card that contradicts
+    the text confused the blind readers)."""
+    beside = (
+        framework is not None and lead is not None and lead.item is not None and not framework.item.actionable
+        and framework.item.framework.heading_path[:1] == lead.item.framework.heading_path[:1]
+    )  # fmt: skip
+    if beside:
+        return framework  # "why do people plateau?": the causes listed beside the strategy that leads
+    if lead is not None and lead.item is not None:
+        return FrameworkMatch(lead.item, framework.score if framework else round(lead.cosine, 4))
+    if framework is not None and lead is not None:
+        same_part = framework.item.framework.heading_path[:1] == tuple(lead.heading.split(" > ")[:1])
+        return framework if same_part and framework.item.same_source_id(lead.source, lead.video_id) else None
+    return framework
 
 
 def _choose_lead(
