@@ -81,12 +81,11 @@ class FrameworkMatch:
 
 @dataclass(frozen=True)
 class FrameworkView:
-    """The frameworks of one index version, with a vector per framework and per step (computed at refresh)."""
+    """The frameworks of one index version, with a vector per framework and per step sentence (computed at refresh)."""
 
     version: tuple[str, int, int]
     items: tuple[SourcedFramework, ...]
     vectors: np.ndarray  # one row per item: name, intro and step labels
-    step_vectors: tuple[np.ndarray, ...]  # per item, one row per step: label and text
     sentence_vectors: tuple[tuple[np.ndarray, ...], ...]  # per item, per step, one row per sentence
 
 
@@ -96,7 +95,7 @@ class FrameworkIndex:
     def __init__(self, store: ChunkStore, embedder: LocalEmbedder) -> None:
         self.store = store
         self.embedder = embedder
-        self._view = FrameworkView(("", -1, -1), (), np.zeros((0, 1), dtype=np.float32), (), ())
+        self._view = FrameworkView(("", -1, -1), (), np.zeros((0, 1), dtype=np.float32), ())
         self._lock = threading.Lock()
 
     def items(self) -> list[SourcedFramework]:
@@ -118,25 +117,19 @@ class FrameworkIndex:
             for f in r.frameworks
         )
         if not items:
-            return FrameworkView(version, (), np.zeros((0, 1), dtype=np.float32), (), ())
-        steps = [f"{s.label}. {s.text}" for i in items for s in i.framework.steps]
+            return FrameworkView(version, (), np.zeros((0, 1), dtype=np.float32), ())
         said = [x.text for i in items for s in i.framework.steps for x in s.sentence_list()]
-        encoded = self.embedder.encode([_describe(i.framework) for i in items] + steps + said)
-        vectors, rest = encoded[: len(items)], encoded[len(items) :]
-        step_rows, sentence_rows = rest[: len(steps)], rest[len(steps) :]
-        per_item: list[np.ndarray] = []
+        encoded = self.embedder.encode([_describe(i.framework) for i in items] + said)
+        vectors, sentence_rows = encoded[: len(items)], encoded[len(items) :]
         per_sentence: list[tuple[np.ndarray, ...]] = []
         for item in items:
-            count = len(item.framework.steps)
-            per_item.append(step_rows[:count])
-            step_rows = step_rows[count:]
             rows = []
             for step in item.framework.steps:
                 n = len(step.sentence_list())
                 rows.append(sentence_rows[:n])
                 sentence_rows = sentence_rows[n:]
             per_sentence.append(tuple(rows))
-        return FrameworkView(version, items, vectors, tuple(per_item), tuple(per_sentence))
+        return FrameworkView(version, items, vectors, tuple(per_sentence))
 
     def match(
         self, query_vector: np.ndarray, passages: list[Passage], view: FrameworkView | None = None

@@ -65,3 +65,7 @@ _ASKS_HOW = re.compile(
 def asks_how(text: str) -> bool:
     """Whether a message asks what to do ("How do I get past senior manager?"), not why or what something is."""
     return bool(_ASKS_HOW.match(text.strip())) or "what should i do" in text.lower() or "what can i do" in text.lower()
+
+
+# The person speaking of themselves: "I", "my", "we", "our"…
+FIRST_PERSON = re.compile(r"\b(I|I'm|I've|I'd|[Mm]y|me|[Ww]e|[Oo]ur)\b")

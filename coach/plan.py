@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from coach.advice import PASSAGE_RANK_WEIGHT, Point, choose_lead, norm
 from coach.citations import quotes_of
 from coach.frameworks import FrameworkMatch, SourcedFramework, is_move
-from coach.phrasing import asks_how
+from coach.phrasing import FIRST_PERSON, asks_how
 from coach.premises import Correction, SourceSentence, find_correction
 from coach.query import Query
 from coach.reflection import question_back, reflect
@@ -221,13 +221,12 @@ def _across_sources(
     )
 
 
-_PERSON = re.compile(r"\b(I|I'm|I've|I'd|me|my|My|we|our|Our|We)\b")
 
 
 def _personal(query: Query) -> bool:
     """The person speaks of themselves (or filled in the intake) and asks what to do, not why something is so."""
     asked = split_sentences(query.text)[-1] if query.text else ""
-    return (bool(query.situation) or bool(_PERSON.search(query.text))) and not _WHY.match(asked)
+    return (bool(query.situation) or bool(FIRST_PERSON.search(query.text))) and not _WHY.match(asked)
 
 
 _WHY = re.compile(r"^\W*(why|how come)\b", re.IGNORECASE)

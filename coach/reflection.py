@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from coach.conversation import Situation
-from coach.phrasing import is_action
+from coach.phrasing import FIRST_PERSON, is_action
 from ingest.chunking import split_sentences
 
 MAX_REFLECT_WORDS = 28
@@ -24,7 +24,6 @@ _SWAPS = [
 _SECOND_PERSON = re.compile(r"\b(you|your|yours|yourself|you're|you've)\b", re.IGNORECASE)
 _QUOTE_CHARS = re.compile(r"[\"“”‘’']\s|\s[\"“”‘’']|^[\"“‘]")
 _HOW_DO_I = re.compile(r"^(?:so,?\s+)?how (?:do|can|should|could|would) (?:i|we) (.+?)\??$", re.IGNORECASE)
-_FIRST_PERSON = re.compile(r"\b(I|I'm|I've|I'd|[Mm]y|me|[Ww]e|[Oo]ur)\b")
 _OPENER = re.compile(r"^(but|and|so|honestly|basically|anyway|well|also|ok|okay),?\s+", re.IGNORECASE)
 
 
@@ -49,7 +48,7 @@ def _turn(sentence: str) -> str:
         return ""
     if m := _HOW_DO_I.match(sentence):  # "How do I get past senior manager?" → "You want to get past…"
         return _capital(f"you want to {_swap(m.group(1)).rstrip('?.! ')}.")
-    if sentence.endswith("?") or not _FIRST_PERSON.search(sentence) or is_action(sentence):
+    if sentence.endswith("?") or not FIRST_PERSON.search(sentence) or is_action(sentence):
         return ""  # a question other than "how do I…", a request to the coach, or not about the person
     if _SECOND_PERSON.search(sentence) or _QUOTE_CHARS.search(sentence):
         return ""  # "you" already means someone else here, or it quotes someone: swapping would garble it

@@ -24,7 +24,7 @@ def _passage(source: str, text: str, start: int) -> Passage:
 
 def _cited_sources(embedder, passages: list[Passage], floor: float = -1.0) -> list[str]:  # type: ignore[no-untyped-def]
     query = read_query(QUESTION, None, None, embedder, 4000)
-    no_frameworks = FrameworkView(("", 0, 0), (), np.zeros((0, 1), dtype=np.float32), (), ())
+    no_frameworks = FrameworkView(("", 0, 0), (), np.zeros((0, 1), dtype=np.float32), ())
     points = rank_points(no_frameworks, passages, (query.focus_vector,), embedder)[0]
     answer = OfflineComposer().compose(make_plan(query, points, passages, None, embedder, floor))
     assert answer.citations, answer.text
