@@ -54,3 +54,9 @@ class Settings(BaseSettings):
     feedback_path: Path | None = Field(None, description="Opt-in JSONL file for thumbs up/down feedback.")
     auth_user: str | None = Field(None, description="Username for the web UI (with auth_password).")
     auth_password: SecretStr | None = Field(None, description="Password for the web UI.")
+    auth_max_attempts: int = Field(
+        5, ge=1, le=100, description="Wrong passwords in a row from one client address before sign-in pauses."
+    )
+    auth_lockout_s: float = Field(
+        30.0, gt=0, le=3600, description="Seconds sign-in stays refused for that client after too many wrong passwords."
+    )

@@ -14,6 +14,7 @@ import os
 import re
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,12 +24,15 @@ from typing import TYPE_CHECKING, Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio reads it
 
 import gradio as gr
+from starlette.middleware import Middleware
 
-from coach.textutil import MARKER, without_label
-from ingest.timestamps import format_time
+from coach.gate import Gate, SignInThrottle
+from coach.markup import api_payload, entities, link_citations, literal, render_answer, render_framework, render_sources
 
 if TYPE_CHECKING:
-    from coach.types import Answer
+    from coach.types import Citation
+
+__all__ = ["api_payload", "build_app", "render_answer", "render_framework", "render_sources", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -43,141 +47,80 @@ EXAMPLES = (
 CONCURRENCY = 8  # conversations answered at once; more wait in the queue (answers take well under a second)
 QUEUE_SIZE = 64
 CSS_PATH = Path(__file__).with_name("ui.css")
+INPUT_LABEL = "Describe your situation or ask a question"
 ERROR_TEXT = "Sorry — something went wrong on my side while answering. Please try again in a moment."
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
-_SAFE_URL = re.compile(r"^https://www\.youtube\.com/watch\?v=[\w-]+&t=\d+s$")
-_STREAM_EVERY_S = 0.05
+_STREAM_EVERY_S = 0.05  # the least time between two streamed versions of a message
+_REVEAL_EVERY_S = 0.04  # an answer that is ready at once is shown growing, a sentence or line at a time …
+_REVEAL_MAX_S = 0.6  # … for at most this long
+_REVEAL_CUT = re.compile(r"\[\d{1,3}\]\.(?= )|\n")  # after a cited sentence or at a line end
+THINKING = '<div class="coach-thinking">Searching the episodes for passages that fit…</div>'
+THANKS = {"up": "Thanks — noted: this answer helped.", "down": "Thanks — noted: this answer did not help."}
+UNVOTED = "Your vote was removed."
 
 
-# ---- rendering (pure functions: text in, escaped markup out) ----------------------------------
 def plain_markdown(text: str) -> str:
     """User text shown literally in a Markdown message: HTML and Markdown syntax both neutralised."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text or "", quote=False))
+    return literal(text)
 
 
-def safe_url(url: str) -> str:
-    """The URL when it is a YouTube timestamp link we built, else '' (never a javascript: or odd URL)."""
-    return url if _SAFE_URL.match(url or "") else ""
+def render_partial(text: str, citations: Sequence[Citation] = ()) -> str:
+    """Text streamed so far, escaped like the final answer (links only where the citations are known)."""
+    return link_citations(text, citations)
 
 
-def link_citations(text: str, citations: Sequence[Any]) -> str:
-    """Escape the answer's HTML and turn each `[n]` marker into a link to its passage's second."""
-    urls = {c.n: safe_url(c.url) for c in citations}
-
-    def link(m: re.Match[str]) -> str:
-        url = urls.get(int(m.group(1)))
-        space = m.group(0)[: len(m.group(0)) - len(m.group(0).lstrip())]
-        return f"{space}[[{m.group(1)}]]({url})" if url else m.group(0)
-
-    return MARKER.sub(link, html.escape(text or "", quote=False))
-
-
-def render_answer(answer: Answer) -> str:
-    """The assistant's chat message: linked answer, then any notices in small print."""
-    body = link_citations(answer.text, answer.citations)
-    notes = "".join(f'<div class="coach-notice"><b>Note:</b> {html.escape(n)}</div>' for n in answer.notices)
-    return f"{body}\n\n{notes}" if notes else body
-
-
-def render_partial(text: str) -> str:
-    """Text streamed so far (links come with the checked final answer)."""
-    return html.escape(text, quote=False)
-
-
-def _a(url: str, label: str, cls: str = "") -> str:
-    url = safe_url(url)
-    if not url:
-        return f'<span class="{cls}">{html.escape(label)}</span>'
-    return (
-        f'<a class="{cls}" href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">{html.escape(label)}</a>'
-    )
-
-
-def render_sources(answer: Answer | None) -> str:
-    """The sources panel: each cited quote with its episode, guest and a link to the second."""
-    head = '<div class="coach-panel-title">Sources{}</div>'
-    if answer is None:
-        return (
-            f'<div class="coach-sources coach-empty">{head.format("")}'
-            "<p>Every quote behind an answer appears here, linked to the exact second of the episode.</p></div>"
-        )
-    if answer.refused or not answer.citations:
-        return (
-            f'<div class="coach-sources coach-empty">{head.format("")}'
-            "<p>No sources for this answer — rather than guess, the coach only answers what its sources cover.</p></div>"
-        )
-    cards = []
-    for c in answer.citations:
-        meta = " · ".join(html.escape(x) for x in (c.title, c.guest) if x)
-        cards.append(
-            f'<div class="coach-source" id="coach-source-{int(c.n)}">'
-            f'<div class="coach-source-head"><span class="coach-badge">{int(c.n)}</span>'
-            f"{_a(c.url, ('▶ ≈ ' if c.approximate else '▶ ') + format_time(c.start), 'coach-time')}"
-            + ('<span class="coach-approx"> (approximate: the notes give this sentence no time of its own)</span>'
-               if c.approximate else "")
-            + "</div>"
-            f'<blockquote class="coach-quote">{html.escape(c.quote)}</blockquote>'
-            f'<div class="coach-meta">{meta}</div></div>'
-        )
-    count = f' <span class="coach-count">{len(answer.citations)}</span>'
-    return f'<div class="coach-sources">{head.format(count)}{"".join(cards)}</div>'
-
-
-def render_framework(answer: Answer | None) -> str:
-    """The framework card: its name and steps, each step linked to when it is explained ('' when none)."""
-    fw = answer.framework if answer is not None and not answer.refused else None
-    if not fw:
-        return ""
-    path = [p for p in fw.heading_path if p.strip()]
-    name = path[0] if path else fw.name
-    sub = " — ".join(path[1:])
-    steps = []
-    for s in fw.steps:
-        label = s.label.strip()
-        text = without_label(s.text.strip(), label)
-        steps.append(
-            f'<li class="coach-step" title="{html.escape(text)}"><span class="coach-step-n">{int(s.n)}</span>'
-            f'<span class="coach-step-label">{html.escape(label)}</span>'
-            f"{_a(s.url, '▶ ' + format_time(s.start), 'coach-time')}</li>"
-        )
-    meta = " · ".join(html.escape(x) for x in (fw.guest, fw.title) if x)
-    eyebrow = "Framework that fits" if fw.moves else "The list this comes from"
-    return (
-        f'<div class="coach-framework"><div class="coach-eyebrow">{eyebrow}</div>'
-        f"<h3>{html.escape(name)}</h3>"
-        + (f'<div class="coach-sub">{html.escape(sub)}</div>' if sub else "")
-        + f'<ol class="coach-steps">{"".join(steps)}</ol><div class="coach-meta">{meta}</div></div>'
-    )
-
-
-def api_payload(answer: Answer) -> dict[str, Any]:
-    """What the `chat` API returns: the linked Markdown plus the answer as data."""
-    return {**answer.to_dict(), "text": render_answer(answer), "answer": answer.text}
+def reveal(text: str, shown: int) -> list[str]:
+    """The growing versions of `text` after its first `shown` characters: one per cited sentence or line,
+    thinned so that showing them all takes at most _REVEAL_MAX_S."""
+    before = text[:shown].rstrip()
+    steps = [text[: m.end()].rstrip() for m in _REVEAL_CUT.finditer(text) if m.end() > shown]
+    steps = [s for s in dict.fromkeys(steps) if len(before) < len(s) < len(text.rstrip())]
+    most = max(1, int(_REVEAL_MAX_S / _REVEAL_EVERY_S))
+    if len(steps) > most:
+        steps = [steps[round(i * (len(steps) - 1) / (most - 1))] for i in range(most)] if most > 1 else steps[-1:]
+    return steps
 
 
 # ---- feedback ----------------------------------------------------------------------------------
 class FeedbackLog:
-    """Opt-in thumbs up/down, one JSON object per line; appends are serialised across sessions."""
+    """Opt-in thumbs up/down, one JSON object per line and per answer: a changed vote replaces the answer's
+    row, a withdrawn vote removes it. Writes are serialised and atomic (a reader never sees half a file)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
 
-    def record(self, question: str, answer: str, urls: list[str], vote: str) -> None:
-        line = json.dumps(
-            {
-                "ts": datetime.now(UTC).isoformat(timespec="seconds"),
-                "question": question,
-                "answer": answer,
-                "citations": urls,
-                "vote": vote,
-            },
-            ensure_ascii=False,
-        )
+    def record(self, answer_id: str, question: str, answer: str, urls: list[str], vote: str) -> None:
+        """Store `vote` for the answer `answer_id` ("" withdraws it)."""
+        row = {
+            "id": answer_id,
+            "ts": datetime.now(UTC).isoformat(timespec="seconds"),
+            "question": question,
+            "answer": answer,
+            "citations": urls,
+            "vote": vote,
+        }
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
+            kept = [line for line in self._lines() if _row_id(line) != answer_id]
+            if vote:
+                kept.append(json.dumps(row, ensure_ascii=False))
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            os.replace(tmp, self.path)
+
+    def _lines(self) -> list[str]:
+        try:
+            return [line for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except FileNotFoundError:
+            return []
+
+
+def _row_id(line: str) -> str | None:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    return row.get("id") if isinstance(row, dict) else None
 
 
 def new_state() -> dict[str, Any]:
@@ -206,20 +149,26 @@ class Handlers:
         if question.strip():
             chat.append({"role": "user", "content": plain_markdown(question)})
         sources, framework = _searching(), ""
-        yield [*chat], "", state, sources, framework
-        streamed, last = "", 0.0
+        yield [*chat, _bot(THINKING)], "", state, sources, framework  # at once: says what is happening
+        streamed, shown, last = "", "", 0.0
         try:
             for event in self.coach.ask_stream(question, list(state["turns"]), situation):
                 if event.kind == "delta":
                     streamed += event.text
                     if time.monotonic() - last >= _STREAM_EVERY_S and streamed.strip():
-                        last = time.monotonic()
+                        last, shown = time.monotonic(), streamed
                         yield [*chat, _bot(render_partial(streamed))], "", state, sources, framework
                 elif event.kind == "final" and event.answer is not None:
                     answer = event.answer
+                    if answer.text.startswith(shown):  # the text so far stands: let the rest grow from it
+                        for i, text in enumerate(reveal(answer.text, len(shown))):
+                            if i or shown:
+                                time.sleep(_REVEAL_EVERY_S)
+                            yield [*chat, _bot(render_partial(text, answer.citations))], "", state, sources, framework
                     chat.append(_bot(render_answer(answer)))
                     state["turns"] += [["user", question], ["assistant", answer.text]]
                     state["records"][str(len(chat) - 1)] = {
+                        "id": uuid.uuid4().hex,
                         "question": question,
                         "answer": answer.text,
                         "citations": [c.url for c in answer.citations],
@@ -228,10 +177,10 @@ class Handlers:
                     return
             raise RuntimeError("the answer stream ended without a final answer")
         except QuestionError as exc:
-            chat.append(_bot(f'<div class="coach-warning">{html.escape(str(exc))}</div>'))
+            chat.append(_bot(f'<div class="coach-warning">{entities(str(exc))}</div>'))
         except Exception:
             log.exception("answering failed")
-            chat.append(_bot(f'<div class="coach-warning">{html.escape(ERROR_TEXT)}</div>'))
+            chat.append(_bot(f'<div class="coach-warning">{entities(ERROR_TEXT)}</div>'))
         yield chat, question, state, render_sources(None), ""
 
     def chat_api(
@@ -257,21 +206,21 @@ class Handlers:
             log.exception("answering failed (api)")
             raise gr.Error(ERROR_TEXT, print_exception=False) from None
 
-    def on_like(self, state: dict[str, Any] | None, data: gr.LikeData) -> None:
+    def on_like(self, state: dict[str, Any] | None, data: gr.LikeData) -> str:
+        """Store a thumbs vote (a changed vote replaces the answer's row) and say so under the chat."""
         if self.feedback is None:
-            return
+            return ""
         index = data.index[0] if isinstance(data.index, list | tuple) else data.index
         record = (state or {}).get("records", {}).get(str(index))
-        vote = {True: "up", False: "down"}.get(data.liked) if isinstance(data.liked, bool) else str(data.liked or "")
-        if record is None or not vote:
-            return
+        vote = ("up" if data.liked else "down") if isinstance(data.liked, bool) else str(data.liked or "")
+        if record is None:
+            return ""
         try:
-            self.feedback.record(record["question"], record["answer"], list(record["citations"]), vote)
+            self.feedback.record(record["id"], record["question"], record["answer"], list(record["citations"]), vote)
         except OSError:
             log.exception("could not save feedback")
-            gr.Warning("Sorry — your feedback could not be saved.")
-            return
-        gr.Info("Thanks — your feedback was saved.")
+            return feedback_note("Sorry — your feedback could not be saved.")
+        return feedback_note(THANKS.get(vote, "Thanks — noted.") if vote else UNVOTED)
 
     @staticmethod
     def reset() -> tuple[list[Any], str, dict[str, Any], str, str]:
@@ -285,6 +234,11 @@ def _message(m: Any) -> dict[str, Any]:
 
 def _bot(content: str) -> dict[str, str]:
     return {"role": "assistant", "content": content}
+
+
+def feedback_note(text: str) -> str:
+    """The line under the chat that confirms a vote (a live region, so screen readers hear it too)."""
+    return f'<div class="coach-thanks" role="status" aria-live="polite">{html.escape(text)}</div>' if text else ""
 
 
 def _searching() -> str:
@@ -355,6 +309,7 @@ def build_app(coach: Any, concurrency: int = CONCURRENCY) -> gr.Blocks:
                 )
                 box = gr.Textbox(
                     elem_id="coach-input",
+                    label=INPUT_LABEL,  # what screen readers announce; hidden on screen (the placeholder says it)
                     show_label=False,
                     placeholder="Describe your situation or ask a question…",
                     lines=1,
@@ -374,6 +329,7 @@ def build_app(coach: Any, concurrency: int = CONCURRENCY) -> gr.Blocks:
                         + "</div>",
                         padding=False,
                     )
+                note = gr.HTML("", elem_id="coach-feedback-note", padding=False)
             with gr.Column(scale=5, min_width=320, elem_id="coach-side"):
                 framework = gr.HTML("", elem_id="coach-framework", padding=False)
                 sources = gr.HTML(render_sources(None), elem_id="coach-sources", padding=False)
@@ -389,9 +345,10 @@ def build_app(coach: Any, concurrency: int = CONCURRENCY) -> gr.Blocks:
         box.submit(**answer)
         chatbot.example_select(_example_text, None, box, queue=False, api_visibility="private").then(**answer)
         new.click(handlers.reset, None, outputs, queue=False, api_visibility="private")
+        new.click(lambda: "", None, note, queue=False, api_visibility="private")
         chatbot.clear(handlers.reset, None, outputs, queue=False, api_visibility="private")  # its trash icon
         if handlers.feedback:
-            chatbot.like(handlers.on_like, [state], None, queue=False, api_visibility="private")
+            chatbot.like(handlers.on_like, [state], note, queue=False, api_visibility="private")
         gr.api(handlers.chat_api, api_name="chat")
     demo.queue(default_concurrency_limit=concurrency, max_size=QUEUE_SIZE)
     return demo
@@ -433,10 +390,23 @@ def launch_options(coach: Any) -> dict[str, Any]:
         "show_error": False,
     }
     user, password = getattr(settings, "auth_user", None), getattr(settings, "auth_password", None)
+    throttle = None
     if user and password:
         options["auth"] = (user, password.get_secret_value())
         options["auth_message"] = "Sign in to Coach."
+        throttle = SignInThrottle(settings.auth_max_attempts, settings.auth_lockout_s)
+    # The page has no upload component: refuse every upload (the cap is a second line behind the gate).
+    options["max_file_size"] = 1
+    options["app_kwargs"] = {"middleware": [Middleware(Gate, throttle=throttle)]}
     return options
+
+
+def _warm_gradio() -> None:
+    """Gradio imports matplotlib around every event; the first one would pay ~0.7 s before the page hears back."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        pass
 
 
 def serve(
@@ -455,6 +425,7 @@ def serve(
     """
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     if warm:
+        _warm_gradio()
         try:
             for _ in coach.ask_stream(EXAMPLES[0], [], {}):
                 pass

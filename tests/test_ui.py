@@ -5,6 +5,7 @@ the second, records feedback, and runs no script from a question or a source."""
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import os
 import re
@@ -29,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 BUNDLED_URL = re.compile(r"^https://www\.youtube\.com/watch\?v=GB0P0_nFPTA&t=\d+s$")
 ANY_YT_URL = re.compile(r"^https://www\.youtube\.com/watch\?v=[\w-]+&t=\d+s$")
-MD_LINK = re.compile(r"\[\[(\d+)\]\]\((https://[^)\s]+)\)")
+# The app's own citation link in a chat message: "[n]" named for screen readers, to the second of the episode.
+CITE_LINK = re.compile(r'<a class="coach-cite" href="([^"]+)"[^>]*><span role="img" title="[^"]*">\\\[(\d+)\\\]</span></a>')
 SENIOR = "How do I get past senior manager?"
 MANAGER = "My manager never talks about my career growth. What should I do?"
 XSS = '<script>window.__pwned=1</script> How do I get past senior manager? <img src=x onerror="window.__pwned=1">'
@@ -115,11 +117,16 @@ def _answer(text: str, **kw: Any) -> Answer:
     return Answer(text=text, citations=[cit], **kw)
 
 
+def _cite_links(text: str) -> list[tuple[str, str]]:
+    """(n, url) of each citation link in a chat message."""
+    return [(n, html.unescape(url)) for url, n in CITE_LINK.findall(text)]
+
+
 def test_markers_become_links_to_the_second_and_html_is_escaped() -> None:
     out = ui.render_answer(_answer("Do it <b>now</b> [1]. Not this [7].", notices=["Trimmed <i>it</i>."]))
-    assert "[[1]](https://www.youtube.com/watch?v=GB0P0_nFPTA&t=1543s)" in out
-    assert "[7]" in out
-    assert "[[7]]" not in out
+    assert _cite_links(out) == [("1", "https://www.youtube.com/watch?v=GB0P0_nFPTA&t=1543s")]
+    assert 'title="Source 1, 25:43, G&amp;G"' in out  # what a screen reader says for the link
+    assert "\\[7\\]" in out  # a marker without a source stays literal text
     assert "<b>now</b>" not in out
     assert "&lt;b&gt;now&lt;/b&gt;" in out
     assert 'class="coach-notice"' in out
@@ -155,23 +162,24 @@ def test_sources_and_framework_escape_source_text() -> None:
 
 def test_user_text_is_shown_literally() -> None:
     shown = ui.plain_markdown("**hi** <script>x</script> [a](javascript:alert(1))")
-    assert shown == r"\*\*hi\*\* &lt;script&gt;x&lt;/script&gt; \[a\](javascript:alert(1))"
+    assert shown == r"\*\*hi\*\* &lt;script&gt;x&lt;/script&gt; \[a\](javascript\:alert(1))"
 
 
 # ---- handlers (the functions the page calls) ------------------------------------------------------
 def test_answer_streams_then_final_has_links_and_sources(bundled) -> None:  # type: ignore[no-untyped-def]
     handlers = ui.Handlers(bundled)
     steps = list(handlers.respond(SENIOR, [], ui.new_state(), "Senior manager", "", ""))
-    assert len(steps) >= 3  # the question at once, streamed text, then the checked answer
+    assert len(steps) >= 4  # the question and a "searching" line at once, growing text, then the checked answer
     first_chat, box, *_ = steps[0]
-    assert first_chat == [{"role": "user", "content": SENIOR}]
+    assert first_chat[0] == {"role": "user", "content": SENIOR}
+    assert "Searching the episodes" in first_chat[1]["content"]
     assert box == ""
-    partial = steps[1][0][-1]["content"]
-    assert partial
-    assert "youtube.com" not in partial
+    shown = [re.sub(r"<[^>]+>", "", s[0][-1]["content"]) for s in steps[1:-1]]  # the text, without link tags
+    assert len({len(x) for x in shown}) >= 2  # the answer grows before it is final
+    assert all(b.startswith(a) for a, b in itertools.pairwise(shown))
     chat, box, state, sources, framework = steps[-1]
     assert [m["role"] for m in chat] == ["user", "assistant"]
-    links = MD_LINK.findall(chat[-1]["content"])
+    links = _cite_links(chat[-1]["content"])
     assert links
     assert all(BUNDLED_URL.match(u) for _, u in links)
     assert sources.count('class="coach-source"') == len({n for n, _ in links})
@@ -179,7 +187,8 @@ def test_answer_streams_then_final_has_links_and_sources(bundled) -> None:  # ty
     direct = bundled.ask(SENIOR, situation={"level": "Senior manager"})
     assert state["turns"] == [["user", SENIOR], ["assistant", direct.text]]
     record = {"question": SENIOR, "answer": direct.text, "citations": [c.url for c in direct.citations]}
-    assert state["records"]["1"] == record
+    assert {k: v for k, v in state["records"]["1"].items() if k != "id"} == record
+    assert re.fullmatch(r"[0-9a-f]{32}", state["records"]["1"]["id"])
 
 
 def test_errors_are_friendly_and_never_a_traceback(bundled) -> None:  # type: ignore[no-untyped-def]
@@ -207,15 +216,26 @@ def test_feedback_is_opt_in(bundled, tmp_path: Path) -> None:  # type: ignore[no
     assert like_events(ui.build_app(coach)) == 1
     handlers = ui.Handlers(coach, ui.FeedbackLog(path))
     *_, (_, _, state, _, _) = handlers.respond(MANAGER, [], ui.new_state(), "", "", "")
-    handlers.on_like(state, gr.LikeData(None, {"index": 1, "value": ["…"], "liked": False}))
-    handlers.on_like(state, gr.LikeData(None, {"index": 0, "value": ["…"], "liked": True}))  # the user's own line
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 1
-    assert rows[0]["vote"] == "down"
-    assert rows[0]["question"] == MANAGER
-    assert rows[0]["citations"]
-    assert all(BUNDLED_URL.match(u) for u in rows[0]["citations"])
-    assert set(rows[0]) == {"ts", "question", "answer", "citations", "vote"}
+    *_, (_, _, other, _, _) = handlers.respond(SENIOR, [], ui.new_state(), "", "", "")
+
+    def rows() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+    note = handlers.on_like(state, gr.LikeData(None, {"index": 1, "value": ["…"], "liked": True}))
+    assert "Thanks — noted" in note
+    assert handlers.on_like(state, gr.LikeData(None, {"index": 0, "value": ["…"], "liked": True})) == ""  # own line
+    handlers.on_like(other, gr.LikeData(None, {"index": 1, "value": ["…"], "liked": True}))
+    handlers.on_like(state, gr.LikeData(None, {"index": 1, "value": ["…"], "liked": False}))  # changed: up → down
+    assert len(rows()) == 2  # one row per answer: the changed vote replaced its row
+    mine = next(r for r in rows() if r["question"] == MANAGER)
+    assert mine["vote"] == "down"
+    assert mine["citations"]
+    assert all(BUNDLED_URL.match(u) for u in mine["citations"])
+    assert set(mine) == {"id", "ts", "question", "answer", "citations", "vote"}
+    assert next(r for r in rows() if r["question"] == SENIOR)["vote"] == "up"  # the other answer's row is kept
+    note = handlers.on_like(state, gr.LikeData(None, {"index": 1, "value": ["…"], "liked": ""}))  # vote withdrawn
+    assert "removed" in note
+    assert [r["question"] for r in rows()] == [SENIOR]
 
 
 # ---- the chat API over a real server ---------------------------------------------------------------
@@ -227,7 +247,7 @@ def test_chat_api_answers_with_links_to_the_second(server: str, bundled) -> None
     urls = [c["url"] for c in result["citations"]]
     assert urls
     assert all(BUNDLED_URL.match(u) for u in urls)
-    links = MD_LINK.findall(result["text"])
+    links = _cite_links(result["text"])
     assert {int(n) for n, _ in links} == {c["n"] for c in result["citations"]}
     assert all(BUNDLED_URL.match(u) for _, u in links)
     assert result["framework"]
