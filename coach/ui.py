@@ -7,6 +7,7 @@ the page: gr.HTML does not sanitize, and the chat's sanitizer is a second line o
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import logging
@@ -348,7 +349,7 @@ def build_app(coach: Any, concurrency: int = CONCURRENCY) -> gr.Blocks:
         new.click(lambda: "", None, note, queue=False, api_visibility="private")
         chatbot.clear(handlers.reset, None, outputs, queue=False, api_visibility="private")  # its trash icon
         if handlers.feedback:
-            chatbot.like(handlers.on_like, [state], note, queue=False, api_visibility="private")
+            chatbot.like(handlers.on_like, [state], note, queue=False, api_visibility="private", show_progress="hidden")
         gr.api(handlers.chat_api, api_name="chat")
     demo.queue(default_concurrency_limit=concurrency, max_size=QUEUE_SIZE)
     return demo
@@ -374,6 +375,7 @@ def launch_options(coach: Any) -> dict[str, Any]:
         background_fill_primary="#ffffff",
         block_border_color="#e6e8ef",
         input_background_fill="#ffffff",
+        input_placeholder_color="#5f6779",  # 5.3:1: WCAG AA (the slate default is 2.6:1)
         button_primary_background_fill="#4338ca",
         button_primary_background_fill_hover="#3730a3",
         button_primary_text_color="#ffffff",
@@ -403,10 +405,8 @@ def launch_options(coach: Any) -> dict[str, Any]:
 
 def _warm_gradio() -> None:
     """Gradio imports matplotlib around every event; the first one would pay ~0.7 s before the page hears back."""
-    try:
+    with contextlib.suppress(ImportError):
         import matplotlib  # noqa: F401
-    except ImportError:
-        pass
 
 
 def serve(

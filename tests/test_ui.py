@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -395,8 +395,9 @@ class Tab:
 
 
 @contextmanager
-def open_page(browser: Any, url: str) -> Iterator[Tab]:
-    """A fresh page on the app; only the app's own origin may be fetched (the machine is offline)."""
+def open_page(browser: Any, url: str, allow: Sequence[str] = ()) -> Iterator[Tab]:
+    """A fresh page on the app; only the app's own origin may be fetched (the machine is offline). Requests to
+    anything else are recorded; those to `allow` origins (loopback hosts a test watches) go through."""
     context = browser.new_context(viewport={"width": 1360, "height": 1000})
     tab = Tab(context.new_page())
 
@@ -405,7 +406,10 @@ def open_page(browser: Any, url: str) -> Iterator[Tab]:
             r.continue_()
         else:
             tab.external.append(r.request.url)
-            r.abort()
+            if any(r.request.url.startswith(a) for a in allow):
+                r.continue_()
+            else:
+                r.abort()
 
     tab.page.route("**/*", route)
     tab.page.on("pageerror", lambda e: tab.errors.append(str(e)))
