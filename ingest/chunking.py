@@ -104,22 +104,47 @@ def sentences(segments: Sequence[Segment], counter: Callable[[str], int] = count
 
 
 def _split_long(sentence: Sentence, limit: int, counter: Callable[[str], int]) -> list[Sentence]:
-    """The one place a sentence is cut: when it alone exceeds the chunk size (then at word boundaries)."""
+    """The one place a sentence is cut: when it alone exceeds the chunk size (then at word boundaries).
+
+    Each piece takes words while the words so far count at most `limit` tokens. Counting every prefix
+    again made this quadratic in the piece size; a piece is instead sized from per-word counts (a word
+    and the space before it tokenise apart from their neighbours, since tiktoken's pieces never cross a
+    space) and its two edges are checked with the real counter, falling back to prefix counting if not."""
     if sentence.tokens <= limit:
         return [sentence]
-    pieces: list[Sentence] = []
     words = sentence.text.split()
-    current: list[str] = []
-    for word in words:
-        if current and counter(" ".join([*current, word])) > limit:
-            text = " ".join(current)
-            pieces.append(_replace_text(sentence, text, counter(text)))
-            current = []
-        current.append(word)
-    if current:
-        text = " ".join(current)
-        pieces.append(_replace_text(sentence, text, counter(text)))
+    alone: dict[str, int] = {}
+    spaced: dict[str, int] = {}
+    pieces: list[Sentence] = []
+    start = 0
+    while start < len(words):
+        first = words[start]
+        total = alone[first] if first in alone else alone.setdefault(first, counter(first))
+        end = start + 1
+        while end < len(words):
+            word = words[end]
+            cost = spaced[word] if word in spaced else spaced.setdefault(word, counter(" " + word))
+            if total + cost > limit:
+                break
+            total += cost
+            end += 1
+        text = " ".join(words[start:end])
+        tokens = counter(text)
+        if tokens != total or (end < len(words) and counter(f"{text} {words[end]}") <= limit):
+            end = _prefix_fit(words, start, limit, counter)
+            text = " ".join(words[start:end])
+            tokens = counter(text)
+        pieces.append(_replace_text(sentence, text, tokens))
+        start = end
     return pieces
+
+
+def _prefix_fit(words: list[str], start: int, limit: int, counter: Callable[[str], int]) -> int:
+    """The end of the piece from `start`, counting each prefix (exact for any counter, and slow)."""
+    end = start + 1
+    while end < len(words) and counter(" ".join(words[start : end + 1])) <= limit:
+        end += 1
+    return end
 
 
 def _replace_text(sentence: Sentence, text: str, tokens: int) -> Sentence:
@@ -143,11 +168,15 @@ def chunk_segments(
     """
     if target_tokens < 8 or not 0 <= overlap_tokens < target_tokens:
         raise ValueError("need target_tokens ≥ 8 and 0 ≤ overlap_tokens < target_tokens")
+    labels: dict[str, int] = {}  # tokens of "Speaker: ", once per speaker
+
+    def label(speaker: str) -> int:
+        return labels[speaker] if speaker in labels else labels.setdefault(speaker, counter(f"{speaker}: "))
+
     units = [
-        piece
-        for s in sentences(segments, counter)
-        for piece in _split_long(s, target_tokens - (counter(f"{s.speaker}: ") if s.speaker else 0), counter)
-    ]
+        piece for s in sentences(segments, counter)
+        for piece in _split_long(s, target_tokens - (label(s.speaker) if s.speaker else 0), counter)
+    ]  # fmt: skip
     chunks: list[Chunk] = []
     current: list[Sentence] = []
 
@@ -156,13 +185,18 @@ def chunk_segments(
 
     def cost(seq: list[Sentence]) -> int:
         # Sentences, the spaces joining them, and a "Speaker: " label wherever the speaker changes.
-        labels = sum(counter(f"{u.speaker}: ") for i, u in enumerate(seq) if u.speaker and (
+        labelled = sum(label(u.speaker) for i, u in enumerate(seq) if u.speaker and (
             i == 0 or seq[i - 1].speaker != u.speaker))  # fmt: skip
-        return sum(u.tokens for u in seq) + max(0, len(seq) - 1) + labels
+        return sum(u.tokens for u in seq) + max(0, len(seq) - 1) + labelled
 
+    def added(last: Sentence, unit: Sentence) -> int:
+        """cost([..., last, unit]) - cost([..., last]): kept as a running total, not recounted per unit."""
+        return unit.tokens + 1 + (label(unit.speaker) if unit.speaker and unit.speaker != last.speaker else 0)
+
+    current_cost = 0
     for unit in units:
         new_section = bool(current) and unit.heading_path[:2] != current[-1].heading_path[:2]
-        too_big = bool(current) and cost([*current, unit]) > target_tokens
+        too_big = bool(current) and current_cost + added(current[-1], unit) > target_tokens
         if new_section or too_big:
             emit()
             carried: list[Sentence] = []
@@ -174,6 +208,8 @@ def chunk_segments(
                 if cost([*carried, unit]) > target_tokens:
                     carried = []
             current = carried
+            current_cost = cost(current)
+        current_cost = current_cost + added(current[-1], unit) if current else cost([unit])
         current.append(unit)
     if current:
         emit()

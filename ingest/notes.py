@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import functools
 import html
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.frontmatter import field_seconds, field_str, split_front_matter
 from ingest.segments import ParsedSource, Segment, SourceError, SourceMeta
-from ingest.timestamps import TIME, parse_time
+from ingest.timestamps import TimeRangeError, find_anchors, parse_time
 
-# All three anchor forms become one marker: \x00<seconds>\x00.
-_ANCHOR = re.compile(
-    rf"<a\b[^>]*?data-t=[\"'](?P<t1>{TIME})[\"'][^>]*>(?:\s*\[?(?:{TIME})?\]?\s*)</a>"
-    rf"|\[(?P<t2>{TIME})\]",
-    re.I,
-)
-_MARK = re.compile(r"\x00(-?\d+)\x00")
-_WIKI = re.compile(r"\[\[([^\]|]+?)(?:\s*\|\s*([^\]]+?))?\s*\]\]")
-_TAG = re.compile(r"<[^>\x00]{0,500}>")
+# All three anchor forms become one marker, \x00<seconds>\x00; the file's own NULs are dropped first.
+_MARK = re.compile(r"\x00(\d+)\x00")
+_TAG_END = re.compile(r"[>\x00]")
+_TAG_MAX = 500  # characters inside <…>: a longer span is text with a stray "<", not a tag
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 _NUMBERED = re.compile(r"^\s{0,3}(\d{1,3})[.)]\s+(.*)$")
 _BULLET = re.compile(r"^\s{0,3}[*+-]\s+(.*)$")
@@ -41,46 +39,117 @@ class _Block:
     kind: str
     lines: list[str] = field(default_factory=list)
     item: int | None = None
+    numbers: list[int] = field(default_factory=list)  # the file's line number of each of `lines`
+
+    @functools.cached_property
+    def _starts(self) -> list[int]:
+        return list(itertools.accumulate((len(line) + 1 for line in self.lines[:-1]), initial=0))
+
+    def line_at(self, offset: int) -> int:
+        """The file line holding character `offset` of the block's lines joined by spaces."""
+        return self.numbers[max(0, bisect.bisect_right(self._starts, offset) - 1)] if self.numbers else 0
 
 
-def _render_wiki(match: re.Match[str], topics: list[str]) -> str:
-    target, label = match.group(1).strip(), match.group(2)
-    topics.append(target)
-    return (label or target.replace("_", " ")).strip()
+def _render_wikis(text: str, topics: list[str]) -> str:
+    r"""`[[target | label]]` becomes its label, `[[target]]` its target (underscores as spaces); targets are topics.
+
+    The substitution `\[\[([^\]|]+?)(?:\s*\|\s*([^\]]+?))?\s*\]\]` makes, in linear time. An opener can only
+    close at the first "]" after it, so the inside is known at once; whether and how it matches follows
+    from where its first "|" is. Both positions are cached, so openers sharing them are not rescanned.
+    """
+    out: list[str] = []
+    pos = 0
+    close = pipe = -1  # first "]" / "|" at or after the latest opener's inside (len(text) when none)
+    i = text.find("[[")
+    while i != -1:
+        inside = i + 2
+        if close < inside:
+            found = text.find("]", inside)
+            close = found if found >= 0 else len(text)
+        if close >= len(text) - 1:
+            break  # no "]]" ahead of this opener, nor of any later one
+        if text[close + 1] != "]":
+            i = text.find("[[", close + 1)  # every opener before this "]" fails alike
+            continue
+        if pipe < inside:
+            found = text.find("|", inside)
+            pipe = found if found >= 0 else len(text)
+        target = label = None
+        if pipe >= close:  # [[target]]: anything but whitespace alone, which keeps one character
+            target = text[inside : max(inside + 1, len(text[inside:close].rstrip()) + inside)] if close > inside else None
+        elif pipe > inside and pipe + 1 < close:  # [[target | label]]: both sides non-empty
+            target = text[inside : max(inside + 1, len(text[inside:pipe].rstrip()) + inside)]
+            after = text[pipe + 1 : close]
+            label = after.strip() or after[-1]
+        if target is None:
+            i = text.find("[[", i + 1)
+            continue
+        topics.append(target.strip())
+        out += [text[pos:i], (label or target.strip().replace("_", " ")).strip()]
+        pos = close + 2
+        i = text.find("[[", pos)
+    out.append(text[pos:])
+    return "".join(out)
 
 
-def _mark_times(text: str, warnings: list[str], where: str) -> str:
-    def repl(m: re.Match[str]) -> str:
-        raw = m.group("t1") or m.group("t2")
+def _strip_tags(text: str) -> str:
+    r"""Each `<…>` of at most 500 characters (no NUL inside) becomes a space: what `<[^>\x00]{0,500}>`
+    substitutes, in linear time (every "<" before the same ">" or NUL shares one lookup and one verdict)."""
+    out: list[str] = []
+    pos = 0
+    end = -1  # the first ">" or NUL after the latest "<" (len(text) when none)
+    i = text.find("<")
+    while i != -1:
+        if end <= i:
+            found = _TAG_END.search(text, i + 1)
+            end = found.start() if found else len(text)
+        if end < len(text) and text[end] == ">" and end - i - 1 <= _TAG_MAX:
+            out += [text[pos:i], " "]
+            pos = end + 1
+            i = text.find("<", pos)
+        else:  # the next "<" that can do better: none before a NUL or the end, none too far from its ">"
+            i = text.find("<", end if end == len(text) or text[end] != ">" else max(i + 1, end - 1 - _TAG_MAX))
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _mark_times(text: str, warnings: list[str], block: _Block | None = None) -> str:
+    out: list[str] = []
+    pos = 0
+    for start, end, raw in find_anchors(text):
+        out.append(text[pos:start])
         try:
-            return f"\x00{parse_time(raw)}\x00"
+            out.append(f"\x00{parse_time(raw)}\x00")
+        except TimeRangeError:
+            warnings.append(f"line {block.line_at(start) if block else 0}: ignored timestamp {raw!r}, past 24 hours")
         except ValueError:
-            warnings.append(f"{where}: ignored malformed timestamp {raw!r}")
-            return ""
-
-    return _ANCHOR.sub(repl, text)
+            warnings.append(f"line {block.line_at(start) if block else 0}: ignored malformed timestamp {raw!r}")
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _clean(text: str) -> str:
-    text = _TAG.sub(" ", text)
+    text = _strip_tags(text)
     text = _EMPHASIS.sub("", text)
     text = html.unescape(text)
     return " ".join(text.split())
 
 
-def _blocks(lines: list[str]) -> list[_Block]:
-    """Group lines into headings, list items, quotes and paragraphs."""
+def _blocks(lines: list[str], first_number: int = 1) -> list[_Block]:
+    """Group lines into headings, list items, quotes and paragraphs (remembering each line's number)."""
     blocks: list[_Block] = []
     current: _Block | None = None
     bullet_count = 0
-    for line in lines:
+    for number, line in enumerate(lines, start=first_number):
         if not line.strip():
             current = None
             continue
         if m := _HEADING.match(line):
-            blocks.append(_Block("heading", [m.group(2)], item=len(m.group(1))))
+            blocks.append(_Block("heading", [m.group(2)], item=len(m.group(1)), numbers=[number]))
             current, bullet_count = None, 0
-        elif m := _NUMBERED.match(line):
+            continue
+        if m := _NUMBERED.match(line):
             current = _Block("list_item", [m.group(2)], item=int(m.group(1)))
             blocks.append(current)
         elif m := _BULLET.match(line):
@@ -98,6 +167,7 @@ def _blocks(lines: list[str]) -> list[_Block]:
             current = _Block("paragraph", [line.strip()])
             blocks.append(current)
             bullet_count = 0
+        current.numbers.append(number)
     return blocks
 
 
@@ -120,9 +190,12 @@ def _pieces(marked: str) -> list[tuple[str, int | None]]:
 
 def parse_notes(path: Path, text: str) -> ParsedSource:
     """Parse episode notes into segments, each timed by the anchor that closes it."""
-    fields, body, _offset, warnings = split_front_matter(text)
+    fields, body, offset, warnings = split_front_matter(text)
+    if "\x00" in body:  # only the parser's own markers may hold NUL (a file's "\x00-50\x00" is not a time)
+        body = body.replace("\x00", "")
+        warnings.append("NUL characters dropped")
     topics: list[str] = []
-    body = _WIKI.sub(lambda m: _render_wiki(m, topics), body)
+    body = _render_wikis(body, topics)
     meta = SourceMeta(
         title=field_str(fields, "title") or path.stem.replace("-", " "),
         video_id=field_str(fields, "videoId", "video_id"),
@@ -133,17 +206,17 @@ def parse_notes(path: Path, text: str) -> ParsedSource:
     )
     headings: list[tuple[int, str]] = []
     raw: list[_Raw] = []
-    for block_no, block in enumerate(_blocks(body.splitlines())):
+    for block_no, block in enumerate(_blocks(body.splitlines(), offset + 1)):
         if block.kind == "heading":
             level = block.item or 1
             headings = [h for h in headings if h[0] < level] + [(level, _clean(block.lines[0]))]
             continue
         joined = " ".join(block.lines)
-        marked = _mark_times(joined, warnings, f"block {block_no + 1}")
+        marked = _mark_times(joined, warnings, block)
         if "\x00" not in marked and len(_clean(marked).split()) < _MIN_UNTIMED_WORDS:
             continue  # an untimed scrap such as "From: lennyspodcast" is not content
         lead = _BOLD_LEAD.match(joined) if block.kind == "list_item" else None
-        label = _clean(_MARK.sub(" ", _mark_times(lead.group(1), [], ""))).rstrip(":") if lead else ""
+        label = _clean(_MARK.sub(" ", _mark_times(lead.group(1), []))).rstrip(":") if lead else ""
         path_names = tuple(h[1] for h in headings)
         for piece, time in _pieces(marked):
             cleaned = _clean(_MARK.sub(" ", piece))

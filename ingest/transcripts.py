@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ingest.frontmatter import field_seconds, field_str, split_front_matter
 from ingest.segments import ParsedSource, Segment, SourceError, SourceMeta
-from ingest.timestamps import parse_time
+from ingest.timestamps import TimeRangeError, parse_time
 
 # "Lenny (00:01:14):", "Jiaona Zhang (JZ) (00:39:27):", "(00:02:20):"
 _TIME_LINE = re.compile(r"^(?P<speaker>[^\n]{0,120}?)\s*\((?P<t>[^()\n]{1,16})\):\s*$")
@@ -90,19 +90,21 @@ def _paragraphs(body: str, offset: int, warnings: list[str]) -> list[_Paragraph]
     paragraphs: list[_Paragraph] = []
     speaker = ""
     preamble = 0
+    timed_seen = False  # kept as a flag: asking the list on every speaker line made long files quadratic
     for number, line in enumerate(body.splitlines(), start=offset + 1):
         if line.startswith("#"):
             continue
         if m := _INLINE_LINE.match(line.strip()):
             try:
                 start = parse_time(m.group("t"))
-            except ValueError:
-                warnings.append(f"line {number}: malformed time {m.group('t')!r}; its text joins the previous paragraph")
+            except ValueError as exc:
+                warnings.append(f"line {number}: {_time_problem(m.group('t'), exc)}; its text joins the previous paragraph")
             else:
                 speaker = (m.group("speaker") or "").strip() or speaker
                 paragraphs.append(_Paragraph(speaker, start, number, [m.group("text")]))
+                timed_seen = True
                 continue
-        if (m := _SPEAKER_LINE.match(line.strip())) and not any(p.timed for p in paragraphs):
+        if (m := _SPEAKER_LINE.match(line.strip())) and not timed_seen:
             speaker = m.group("speaker").strip()
             paragraphs.append(_Paragraph(speaker, 0, number, timed=False))
             continue
@@ -110,13 +112,14 @@ def _paragraphs(body: str, offset: int, warnings: list[str]) -> list[_Paragraph]
             raw = m.group("t").strip()
             try:
                 start = parse_time(raw)
-            except ValueError:
+            except ValueError as exc:
                 if _LOOKS_LIKE_TIME.match(raw):
-                    warnings.append(f"line {number}: malformed time {raw!r}; its text joins the previous paragraph")
+                    warnings.append(f"line {number}: {_time_problem(raw, exc)}; its text joins the previous paragraph")
                     continue
             else:
                 speaker = m.group("speaker").strip() or speaker
                 paragraphs.append(_Paragraph(speaker, start, number))
+                timed_seen = True
                 continue
         if not line.strip():
             continue
@@ -127,6 +130,10 @@ def _paragraphs(body: str, offset: int, warnings: list[str]) -> list[_Paragraph]
     if preamble:
         warnings.append(f"{preamble} line(s) before the first timestamp were skipped")
     return paragraphs
+
+
+def _time_problem(raw: str, exc: ValueError) -> str:
+    return f"time {raw!r} is past 24 hours" if isinstance(exc, TimeRangeError) else f"malformed time {raw!r}"
 
 
 def _drop_sponsor_reads(paragraphs: list[_Paragraph]) -> tuple[list[_Paragraph], int]:
