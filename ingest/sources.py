@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -42,8 +43,14 @@ def display_name(path: Path) -> str:
     return path.parent.name if path.stem.lower() == "transcript" else path.stem
 
 
+_BOMS = (  # UTF-32 first: its little-endian mark starts with UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)  # fmt: skip
+
+
 def read_text(path: Path, max_bytes: int) -> str:
-    """Read a UTF-8 text file or raise SourceError saying exactly why not."""
+    """Read a UTF-8 (or BOM-marked UTF-16/32) text file, or raise SourceError saying exactly why not."""
     size = path.stat().st_size
     if size == 0:
         raise SourceError("empty file")
@@ -52,18 +59,48 @@ def read_text(path: Path, max_bytes: int) -> str:
             f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit "
             "(raise COACH_MAX_FILE_MB to ingest it)"
         )
-    data = path.read_bytes()
-    if b"\x00" in data[:8192]:
-        raise SourceError("binary file (contains NUL bytes), not text")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SourceError(
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
-        ) from None
+    text = decode(path.read_bytes())
     if not text.strip():
         raise SourceError("empty file (only whitespace)")
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def decode(data: bytes) -> str:
+    """Text from a file's bytes: UTF-8, or UTF-16/32 when a byte-order mark says so.
+
+    A NUL anywhere is refused, not dropped: text editors never write one, so it means a binary or damaged
+    file (or UTF-16 without its mark), and indexing what is left would cite garbage."""
+    encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), "utf-8-sig")
+    if encoding == "utf-8-sig" and b"\x00" in data:  # before decoding: a binary file is named binary
+        if _looks_utf16(data):
+            raise SourceError("UTF-16 text without a byte-order mark; save it as UTF-8 (or as UTF-16 with a BOM)")
+        _refuse_nul(data.decode("latin-1"))  # one character per byte: the line count stays exact
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        if encoding == "utf-8-sig":
+            raise SourceError(
+                f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
+            ) from None
+        raise SourceError(
+            f"starts with a {encoding.upper()} byte-order mark but is not {encoding.upper()} text "
+            f"(offset {exc.start}); save it as UTF-8"
+        ) from None
+    _refuse_nul(text)
+    return text
+
+
+def _refuse_nul(text: str) -> None:
+    if (nul := text.find("\x00")) >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise SourceError(f"binary file (a NUL byte on line {line}), not text")
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """Mostly ASCII as UTF-16 has a NUL in every other byte, at even offsets (BE) or odd ones (LE)."""
+    sample = data[:4096]
+    half = len(sample) // 2
+    return half >= 4 and max(sample[0::2].count(0), sample[1::2].count(0)) >= 0.9 * half
 
 
 def detect_format(text: str) -> str:
