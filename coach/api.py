@@ -10,13 +10,14 @@ from coach import snapshot_cache
 from coach.advisor import Advisor, AnswerEvent
 from coach.conversation import Situation
 from coach.frameworks import FrameworkIndex
-from coach.index import ensure_ready, limits, make_embedder, open_store
+from coach.index import ensure_ready, ingest_as_writer, make_embedder, open_store
 from coach.llm import make_llm
 from coach.retrieval import Retriever
 from coach.settings import Settings
 from coach.types import Answer, Passage
 from ingest.embedding import LocalEmbedder
-from ingest.pipeline import Progress, ingest_paths
+from ingest.locking import Notify
+from ingest.pipeline import Progress
 from ingest.report import IngestReport
 from ingest.store import ChunkStore
 
@@ -49,6 +50,7 @@ class Coach:
         llm: Any = None,
         settings: Settings | None = None,
         progress: Progress | None = None,
+        notify: Notify | None = None,
     ) -> Coach:
         """Open (and on first use build) the index. Raises StoreUnavailable with a readable message.
 
@@ -61,11 +63,14 @@ class Coach:
         embedder = make_embedder(settings)
         store = open_store(settings, embedder)
         coach = cls(settings, store, embedder, llm)
-        coach.startup_report = ensure_ready(store, embedder, settings, progress)
+        coach.startup_report = ensure_ready(store, embedder, settings, progress, notify)
         return coach
 
-    def ingest(self, paths: Sequence[str | Path], progress: Progress | None = None) -> IngestReport:
-        return ingest_paths(paths, self.store, self.embedder, limits(self.settings), progress)
+    def ingest(
+        self, paths: Sequence[str | Path], progress: Progress | None = None, notify: Notify | None = None
+    ) -> IngestReport:
+        """Add or update sources, as the store's only writer (another process writing it is waited for)."""
+        return ingest_as_writer(paths, self.store, self.embedder, self.settings, progress, notify)
 
     def retrieve(self, question: str, k: int = 5, mode: str = "hybrid") -> list[Passage]:
         return self.retriever.retrieve(question, k=k, mode=mode)

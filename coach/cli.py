@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import sys
@@ -22,6 +23,12 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Career coaching grounded in cited sources.")
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # an error line must stay one greppable line
+
+class Mode(enum.StrEnum):
+    hybrid = "hybrid"
+    dense = "dense"
+    bm25 = "bm25"
+
 
 StoreOpt = Annotated[Path | None, typer.Option("--store", help="Store directory (default: COACH_STORE_DIR).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
@@ -60,15 +67,19 @@ def _progress(label: str, enabled: bool) -> Iterator[Progress | None]:
         yield update
 
 
-def _open(store: Path | None, show_progress: bool = True) -> Coach:
+def _open(store: Path | None, show_progress: bool = True, answering: bool = True) -> Coach:
     from coach.api import Coach
 
     with _progress("Building the index", show_progress and err.is_terminal) as progress:
-        coach = Coach.open(store_dir=store, progress=progress)
+        coach = Coach.open(store_dir=store, progress=progress, notify=_note)
+    if coach.store.read_only and answering:
+        _note(f"the store at {coach.store.place.where} cannot be written ({coach.store.read_only}): answering "
+              "from a temporary copy of it")  # fmt: skip
     if coach.startup_report and show_progress:
         rep = coach.startup_report
         what = f"rebuilt (settings changed, was {rep.rebuilt_from})" if rep.rebuilt_from else "built"
-        err.print(f"[dim]Index {what}: {rep.chunks_added} chunks from {len(rep.files)} file(s).[/]")
+        total = rep.chunks_added + rep.chunks_unchanged
+        err.print(f"[dim]Index {what}: {total} chunks from {len(rep.files)} file(s) ({rep.chunks_added} embedded).[/]")
     return coach
 
 
@@ -78,7 +89,7 @@ def _report_table(report: IngestReport) -> Table:
         table.add_column(col, overflow="fold")
     for f in report.files:
         note = f.message or ("; ".join(f.warnings[:2]) + (" …" if len(f.warnings) > 2 else ""))
-        style = {"error": "red", "duplicate": "yellow", "removed": "magenta"}.get(f.status, "")
+        style = {"error": "red", "skipped": "yellow", "duplicate": "yellow", "removed": "magenta"}.get(f.status, "")
         table.add_row(
             _short(f.path), f"[{style}]{f.status}[/]" if style else f.status, str(f.chunks_added),
             str(f.chunks_unchanged), str(f.chunks_removed), note,
@@ -103,23 +114,48 @@ def ingest(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add or update sources in the index. Unchanged files cost nothing; errors never lose stored data."""
-    coach = _open(store, show_progress=not as_json)
+    """Add or update sources in the index. Unchanged files cost nothing; errors never lose stored data.
+
+    Exits 0 when every file was read, 1 when any failed (the others are still ingested; the table says why),
+    2 on a usage error."""
+    coach = _open(store, show_progress=not as_json, answering=False)
     targets = paths or [coach.settings.data_dir]
     with _progress("Ingesting", not as_json and err.is_terminal) as progress:
-        report = coach.ingest(targets, progress=progress)
+        report = coach.ingest(targets, progress=progress, notify=_note)
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:
         out.print(_report_table(report))
-    raise typer.Exit(1 if report.errors and not (report.chunks_added or report.chunks_unchanged) else 0)
+    raise typer.Exit(1 if report.errors else 0)
+
+
+@app.command()
+def repair(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Mend a damaged store: rebuild a lost manifest, drop chunks without vectors and ingest their files again,
+    or set aside a database that cannot be read and build anew. Nothing is deleted without being reported."""
+    from coach.index import repair as mend
+    from coach.settings import Settings
+
+    settings = Settings()
+    if store is not None:
+        settings = settings.model_copy(update={"store_dir": store})
+    report, ingested = mend(settings, notify=_note)
+    if as_json:
+        data = {"actions": report.actions, "reingested": [str(p) for p in report.reingest],
+                "ingest": ingested.to_dict() if ingested else None}  # fmt: skip
+        out.print_json(json.dumps(data))
+        return
+    for action in report.actions or ["nothing to repair: the store is whole"]:
+        out.print(f"- {action}")
+    if ingested is not None:
+        out.print(_report_table(ingested))
 
 
 @app.command()
 def retrieve(
     query: Annotated[str, typer.Argument(help="What to search for.")],
     k: Annotated[int, typer.Option("-k", min=1, max=50, help="How many passages.")] = 5,
-    mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
+    mode: Annotated[Mode, typer.Option(help="How to search: hybrid, dense or bm25.")] = Mode.hybrid,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -127,7 +163,7 @@ def retrieve(
     if not query.strip():
         _fail("the query is empty: say what you are looking for")
     coach = _open(store, show_progress=not as_json)
-    hits = coach.retrieve(query[: coach.settings.max_question_chars], k=k, mode=mode)
+    hits = coach.retrieve(query[: coach.settings.max_question_chars], k=k, mode=mode.value)
     if as_json:
         out.print_json(json.dumps({"query": query, "passages": [h.to_dict() for h in hits]}))
         return
@@ -289,18 +325,33 @@ def eval_(
     raise typer.Exit(1 if failures else 0)
 
 
+# A long conversation is tens of kilobytes; the cap keeps `--history /dev/zero` from eating all memory.
+MAX_HISTORY_BYTES = 2_000_000
+
+
 def _read_history(path: Path) -> list[Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_HISTORY_BYTES + 1)
     except FileNotFoundError:
-        _fail(f"history file not found: {path}")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        _fail(f"history file {path} is not readable JSON: {exc}")
+        _fail(f"--history: file not found: {path}")
+    except OSError as exc:
+        _fail(f"--history: cannot read {path}: {exc.strerror or exc}")
+    if len(raw) > MAX_HISTORY_BYTES:
+        _fail(f"--history: {path} is larger than {MAX_HISTORY_BYTES // 1_000_000} MB; keep the recent turns only")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _fail(f"--history: {path} is not readable JSON: {exc}")
     if isinstance(data, dict):
         data = data.get("history", data.get("messages"))
     if not isinstance(data, list):
-        _fail(f"history file {path} must hold a JSON list of [role, text] pairs")
+        _fail(f"--history: {path} must hold a JSON list of [role, text] pairs")
     return data
+
+
+def _note(message: str) -> None:
+    err.print(f"[yellow]note:[/] {message}")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -321,22 +372,28 @@ def main(argv: list[str] | None = None) -> Any:
         err.print("interrupted")
         sys.exit(130)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        if _is_usage_error(exc):  # a wrong option or argument: say which, exit 2 as shells expect
+            err.print(f"[red]error:[/] {exc.format_message()} (see `coach --help`)", highlight=False)  # type: ignore[attr-defined]
+            sys.exit(int(getattr(exc, "exit_code", 2)))
         if os.environ.get("COACH_DEBUG"):
             raise
         from coach.guard import QuestionError
         from coach.llm import LLMConfigError
         from ingest.embedding import ModelCacheError
+        from ingest.locking import WriterBusy
         from ingest.store import StoreUnavailable
 
-        readable = isinstance(exc, StoreUnavailable | QuestionError | LLMConfigError | ModelCacheError)
+        readable = isinstance(exc, StoreUnavailable | QuestionError | LLMConfigError | ModelCacheError | WriterBusy)
         hint = "" if readable else " (set COACH_DEBUG=1 for details)"
         err.print(f"[red]error:[/] {exc}{hint}")
         sys.exit(1)
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """Click's usage errors, whether from click itself or the copy that typer ships as typer._click."""
+    return any(k.__name__ in ("UsageError", "ClickException") for k in type(exc).__mro__) and hasattr(
+        exc, "format_message"
+    )
 
 
 if __name__ == "__main__":

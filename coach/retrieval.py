@@ -16,11 +16,13 @@ from typing import Any
 import numpy as np
 
 from coach import snapshot_cache
+from coach.guard import readable
 from coach.types import Passage
 from ingest.embedding import LocalEmbedder
-from ingest.store import ChunkStore, read_all
+from ingest.store import ChunkStore, read_all, vectors_missing
 
 MODES = ("hybrid", "dense", "bm25")
+MAX_K = 50  # the most passages one call returns (the CLI's -k allows the same)
 RRF_K = 60  # the constant from Cormack et al. (2009); rankings deeper than ~60 matter little
 # BM25's vote in the fusion. 0.5 had the best MRR on the dev split of the notes set (1.0, 0.7, 0.5, 0.3
 # tried, with RRF k of 60, 10 and 2): keywords rescue names and rare terms, but paraphrased situations
@@ -80,19 +82,34 @@ class Retriever:
             return self._snapshot
 
     def _build(self, version: tuple[str, int, int]) -> _Snapshot:
-        saved = snapshot_cache.load(self.snapshot_dir, self.store.name, version) if self.snapshot_dir else None
-        rows, matrix, keyword_index = saved if saved is not None else (*self._read(), None)
+        saved = self._saved(version)
+        if saved is None:
+            with self.store.reading() as version:  # no commit lands mid-read; the version may be newer than asked
+                saved = self._saved(version)
+                fresh = self._read() if saved is None else None
+            if fresh is not None:
+                rows, matrix = fresh
+                keyword_index = _keyword_index([Passage.from_store(c, d, m, 0.0) for c, d, m in rows]) if rows else None
+                if self.snapshot_dir and rows:
+                    snapshot_cache.save(self.snapshot_dir, self.store.name, version, rows, matrix, keyword_index)
+                saved = rows, matrix, keyword_index
+        rows, matrix, keyword_index = saved
         passages = [Passage.from_store(cid, doc, meta, 0.0) for cid, doc, meta in rows]
-        if saved is None and passages:
-            keyword_index = _keyword_index(passages)
-            if self.snapshot_dir:
-                snapshot_cache.save(self.snapshot_dir, self.store.name, version, rows, matrix, keyword_index)
         return _Snapshot(version, passages, matrix, keyword_index, _following(passages))
+
+    def _saved(self, version: tuple[str, int, int]) -> tuple[list[Any], np.ndarray, Any] | None:
+        return snapshot_cache.load(self.snapshot_dir, self.store.name, version) if self.snapshot_dir else None
 
     def _read(self) -> tuple[list[Any], np.ndarray]:
         """The committed chunks from Chroma as [id, text, metadata] rows, and their vectors."""
-        committed = self.store.committed_ids()
-        got = read_all(self.store.chunks, ["documents", "metadatas", "embeddings"])
+        records = self.store.records()
+        committed = self.store.committed_ids(records)
+        try:
+            got = read_all(self.store.chunks, ["documents", "metadatas", "embeddings"])
+        except Exception as exc:
+            if "error finding id" not in str(exc).lower():
+                raise
+            raise vectors_missing(self.store, records) from exc
         rows: list[Any] = []
         vectors: list[Any] = []
         for cid, doc, meta, vec in zip(
@@ -112,9 +129,12 @@ class Retriever:
         snapshot: _Snapshot | None = None,
     ) -> list[Passage]:
         """Top-k passages; pass `vector` and `snapshot` when the caller already has them for this question."""
+        if not 1 <= k <= MAX_K:
+            raise ValueError(f"k must be between 1 and {MAX_K} passages, not {k}")
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
         snap = snapshot or self.snapshot()
+        query = readable(query)
         if not snap.passages or not query.strip():
             return []
         qvec = vector if vector is not None else self.embedder.encode([query])[0]

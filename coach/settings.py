@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(128, ge=16, le=1024, description="Target chunk size in cl100k tokens.")
     chunk_overlap_tokens: int = Field(16, ge=0, le=512, description="Tokens of trailing sentences repeated.")
     max_file_mb: float = Field(8.0, gt=0, description="Files larger than this are refused with an error.")
+    writer_wait_s: float = Field(
+        600.0, ge=0, description="How long an ingest waits for another process writing the same store (0: fail at once)."
+    )
 
     llm: str = Field("offline", description="Answer backend: offline, openai or smollm2.")
     openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint base URL.")
