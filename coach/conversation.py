@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from coach.guard import QuestionError
+from coach.guard import QuestionError, readable
 from ingest.chunking import split_sentences
 
 ROLES = ("user", "assistant")
@@ -31,7 +31,7 @@ class Situation:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> Situation:
         data = data or {}
-        return cls(**{k: str(data.get(k) or "").strip()[:500] for k in ("level", "goal", "manager")})
+        return cls(**{k: readable(str(data.get(k) or "")).strip()[:500] for k in ("level", "goal", "manager")})
 
     def describe(self) -> str:
         parts = [
@@ -59,7 +59,7 @@ def normalize_history(history: Iterable[Any] | None) -> list[Turn]:
         if role not in ROLES:
             raise QuestionError(f"history role {role!r} is not 'user' or 'assistant'")
         if isinstance(text, str) and text.strip():
-            turns.append((role, text.strip()[:MAX_TURN_CHARS]))
+            turns.append((role, readable(text).strip()[:MAX_TURN_CHARS]))
     return turns[-MAX_HISTORY_TURNS:]
 
 

@@ -37,13 +37,27 @@ _CODE_REQUEST = re.compile(
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+# Lone surrogates: what Python makes of bytes that are not UTF-8 in a command line, or what a client sends
+# as broken JSON. No encoder downstream (tokenizer, Chroma, the browser) accepts them.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+UNREADABLE = "\ufffd"
+
+
+def readable(text: str) -> str:
+    """`text` with characters no UTF-8 encoder accepts replaced by U+FFFD."""
+    return _SURROGATE.sub(UNREADABLE, text)
+
+
 def clean_question(raw: str | None, max_chars: int) -> CleanQuestion:
     """Normalise a question; raise QuestionError when there is nothing to answer."""
-    text = unicodedata.normalize("NFKC", raw or "")
+    notices: list[str] = []
+    text = readable(raw or "")
+    if text != (raw or ""):
+        notices.append("Some characters in your message could not be read and were replaced with “\ufffd”.")
+    text = unicodedata.normalize("NFKC", text)
     text = _CONTROL.sub("", text).strip()
     if not re.search(r"\w", text):
         raise QuestionError("Please describe your situation or ask a question — the message was empty.")
-    notices: list[str] = []
     if len(text) > max_chars:
         notices.append(
             f"Your message was {len(text):,} characters long; I read the first {max_chars:,}. "

@@ -70,3 +70,26 @@ def field_seconds(fields: dict[str, Any], name: str) -> int:
         return max(0, int(float(fields.get(name) or 0)))
     except (TypeError, ValueError, OverflowError):  # OverflowError: `.inf` or `1e999` in the YAML
         return 0
+
+
+_URL_ID = re.compile(r"(?:[?&]v=|youtu\.be/|/embed/|/shorts/)([\w-]{11})(?![\w-])")
+
+
+def video_id_field(fields: dict[str, Any], names: tuple[str, ...], warnings: list[str]) -> str:
+    """The video id from `names`, checked against the file's own YouTube URL: when they disagree one of them
+    was copied from another episode, and a citation must not open the wrong video, so the id is dropped
+    with a warning. With no id field, the URL's id is used."""
+    video_id = field_str(fields, *names)
+    url = field_str(fields, "youtube_url", "youtubeUrl", "video_url", "url")
+    found = _URL_ID.search(url)
+    if found is None:
+        return video_id
+    if not video_id:
+        return found.group(1)
+    if found.group(1) != video_id:
+        warnings.append(
+            f"video id {video_id} disagrees with its youtube_url ({found.group(1)}): one was copied from another "
+            "episode, so the id is not trusted and citations get no link"
+        )
+        return ""
+    return video_id

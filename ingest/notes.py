@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.frontmatter import field_seconds, field_str, split_front_matter
+from ingest.frontmatter import field_seconds, field_str, split_front_matter, video_id_field
 from ingest.segments import ParsedSource, Segment, SourceError, SourceMeta
 from ingest.timestamps import TimeRangeError, find_anchors, parse_time
 
@@ -198,7 +198,7 @@ def parse_notes(path: Path, text: str) -> ParsedSource:
     body = _render_wikis(body, topics)
     meta = SourceMeta(
         title=field_str(fields, "title") or path.stem.replace("-", " "),
-        video_id=field_str(fields, "videoId", "video_id"),
+        video_id=video_id_field(fields, ("videoId", "video_id"), warnings),
         guest=field_str(fields, "guest"),
         publish_date=field_str(fields, "publish_date", "date"),
         duration_s=field_seconds(fields, "duration_seconds"),

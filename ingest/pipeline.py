@@ -77,9 +77,11 @@ def ingest_paths(
     started = time.perf_counter()
     limits = limits or IngestLimits()
     path_list = [Path(p) for p in paths]
-    files, missing = discover(path_list)
+    files, passed_over = discover(path_list)
     report = IngestReport()
-    report.files.extend(FileResult(str(p), "error", message=msg) for p, msg in missing)
+    for path, why in passed_over:  # a path the user named that is not there is an error; what a walk met, a skip
+        status = "error" if path in path_list or why == "no such file or folder" else "skipped"
+        report.files.append(FileResult(str(path), status, message=why))
     records = store.records()
     report.orphans_removed = store.collect_orphans(records)
     # Shortest folder name first, so of two copies of an episode the plainer name is the one kept.

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 @dataclass
 class FileResult:
     path: str
-    status: str  # added | updated | unchanged | duplicate | removed | error
+    status: str  # added | updated | unchanged | duplicate | removed | skipped | error
     chunks_added: int = 0
     chunks_unchanged: int = 0
     chunks_removed: int = 0

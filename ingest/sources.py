@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -18,19 +19,59 @@ _BARE_STAMP = re.compile(r"\[(?:\d{1,2}:)?\d{1,2}:\d{2}\]")
 
 
 def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Expand files and folders (recursively) into source files; missing paths are errors."""
+    """Expand files and folders (recursively, through links to folders) into source files, and say what was
+    passed over: missing paths, broken links, link loops and folders that cannot be read."""
     found: list[Path] = []
-    missing: list[tuple[Path, str]] = []
+    skipped: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
     for raw in paths:
         path = Path(raw).expanduser()
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES))
+        why = _broken_link(path)
+        if why:
+            skipped.append((path, why))
+        elif path.is_dir():
+            _walk(path, found, skipped, seen)
         elif path.is_file():
             found.append(path)
         else:
-            missing.append((path, "no such file or folder"))
+            skipped.append((path, "no such file or folder"))
     unique = list(dict.fromkeys(p.resolve() for p in found))
-    return unique, missing
+    return unique, skipped
+
+
+def _walk(folder: Path, found: list[Path], skipped: list[tuple[Path, str]], seen: set[Path]) -> None:
+    real = folder.resolve()
+    if real in seen:  # a link back to a folder already read would go round for ever
+        skipped.append((folder, f"link loop: this folder is {real}, already read"))
+        return
+    seen.add(real)
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        skipped.append((folder, f"cannot read this folder: {exc.strerror or exc}"))
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        why = _broken_link(path)
+        if why:
+            skipped.append((path, why))
+        elif entry.is_dir():
+            _walk(path, found, skipped, seen)
+        elif entry.is_file() and path.suffix.lower() in SUFFIXES:
+            found.append(path)
+
+
+def _broken_link(path: Path) -> str:
+    """Why `path` is a link that leads nowhere ("" when it is not a link, or a good one)."""
+    if not path.is_symlink():
+        return ""
+    try:
+        path.resolve(strict=True)
+    except FileNotFoundError:
+        return f"broken link: its target {os.readlink(path)} does not exist"
+    except (OSError, RuntimeError):  # ELOOP, or pathlib's "symlink loop" RuntimeError
+        return "link loop: the link points back to itself"
+    return ""
 
 
 def source_key(path: Path) -> str:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.frontmatter import field_seconds, field_str, split_front_matter
+from ingest.frontmatter import field_seconds, field_str, split_front_matter, video_id_field
 from ingest.segments import ParsedSource, Segment, SourceError, SourceMeta
 from ingest.timestamps import TimeRangeError, parse_time
 
@@ -46,7 +46,7 @@ def parse_transcript(path: Path, text: str) -> ParsedSource:
     fields, body, offset, warnings = split_front_matter(text)
     meta = SourceMeta(
         title=field_str(fields, "title") or path.parent.name,
-        video_id=field_str(fields, "video_id", "videoId"),
+        video_id=video_id_field(fields, ("video_id", "videoId"), warnings),
         guest=field_str(fields, "guest"),
         publish_date=field_str(fields, "publish_date", "date"),
         duration_s=field_seconds(fields, "duration_seconds"),

@@ -101,6 +101,7 @@ def test_cli_retrieve_json_and_ingest_summary(tmp_path: Path, cache_dir: Path) -
     bad = tmp_path / "bad.md"
     bad.write_bytes(b"\xff\xfe\x00")
     res = _coach("ingest", str(NOTES.parent), str(bad), "--json", store=store, cache=cache_dir)
+    assert res.returncode == 1, "a file that failed makes the run fail, though the others were ingested"
     summary = json.loads(res.stdout)
     assert summary["chunks_added"] == 0
     assert summary["chunks_unchanged"] > 0
