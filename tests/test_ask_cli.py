@@ -39,7 +39,7 @@ def test_ask_errors_are_clear(tmp_path: Path, cache_dir: Path) -> None:
     assert "empty" in res.stderr
     res = _coach("ask", "what next?", "--history", str(tmp_path / "nope.json"), store=store, cache=cache_dir)
     assert res.returncode == 2
-    assert "history file not found" in res.stderr
+    assert "--history: file not found" in res.stderr
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     res = _coach("ask", "what next?", "--history", str(bad), store=store, cache=cache_dir)
