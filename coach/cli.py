@@ -262,6 +262,22 @@ def serve(
         _fail(f"cannot listen on {host}:{port}: {why}; pick another with --port")
 
 
+@app.command("mcp")
+def mcp_(
+    http: Annotated[bool, typer.Option("--http", help="Serve Streamable HTTP at http://HOST:PORT/mcp, not stdio.")] = False,
+    host: Annotated[str, typer.Option(help="Interface for --http (default: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port for --http.")] = 8765,
+    store: StoreOpt = None,
+) -> None:
+    """Serve the coach to an MCP client (Claude Desktop, Cursor, VS Code…): tools ask_coach, search_sources,
+    list_frameworks, get_framework. Over stdio by default; stdout then carries protocol messages only."""
+    from coach import mcp_server
+
+    with mcp_server.stdout_to_stderr():
+        coach = _open(store)
+    mcp_server.serve(mcp_server.build_server(coach), http=http, host=host, port=port)
+
+
 @app.command("eval")
 def eval_(
     suites: Annotated[
