@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -36,9 +37,11 @@ class _Paragraph:
     lines: list[str] = field(default_factory=list)
     timed: bool = True
 
-    @property
+    @functools.cached_property
     def text(self) -> str:
-        return _INLINE_TIME.sub(r"[\1]", " ".join(" ".join(self.lines).split()))
+        """Read once the file is parsed (sponsor detection, then segments), so computed once."""
+        text = " ".join(" ".join(self.lines).split())
+        return _INLINE_TIME.sub(r"[\1]", text) if "[" in text else text
 
 
 def parse_transcript(path: Path, text: str) -> ParsedSource:
@@ -94,7 +97,8 @@ def _paragraphs(body: str, offset: int, warnings: list[str]) -> list[_Paragraph]
     for number, line in enumerate(body.splitlines(), start=offset + 1):
         if line.startswith("#"):
             continue
-        if m := _INLINE_LINE.match(line.strip()):
+        stripped = line.strip()
+        if m := _INLINE_LINE.match(stripped):
             try:
                 start = parse_time(m.group("t"))
             except ValueError as exc:
@@ -104,11 +108,11 @@ def _paragraphs(body: str, offset: int, warnings: list[str]) -> list[_Paragraph]
                 paragraphs.append(_Paragraph(speaker, start, number, [m.group("text")]))
                 timed_seen = True
                 continue
-        if (m := _SPEAKER_LINE.match(line.strip())) and not timed_seen:
+        if not timed_seen and (m := _SPEAKER_LINE.match(stripped)):
             speaker = m.group("speaker").strip()
             paragraphs.append(_Paragraph(speaker, 0, number, timed=False))
             continue
-        if m := _TIME_LINE.match(line.strip()):
+        if m := _TIME_LINE.match(stripped):
             raw = m.group("t").strip()
             try:
                 start = parse_time(raw)
@@ -121,7 +125,7 @@ def _paragraphs(body: str, offset: int, warnings: list[str]) -> list[_Paragraph]
                 paragraphs.append(_Paragraph(speaker, start, number))
                 timed_seen = True
                 continue
-        if not line.strip():
+        if not stripped:
             continue
         if paragraphs:
             paragraphs[-1].lines.append(line)
