@@ -33,6 +33,9 @@ KEYWORD_WEIGHT = 0.5
 # 40 candidates 7/14 → 200 candidates 8/14 → 200 spread one per source first 12/14 (test split: 9/14).
 CANDIDATES = 200
 PER_SOURCE_FIRST = 1
+# Under this cosine a passage is about something else (MiniLM puts unrelated sentences at 0.0-0.15, and the
+# coach declines questions whose best passage is under 0.325), so it earns no promotion in the spread.
+SPREAD_FLOOR = 0.2
 _WORD = re.compile(r"[A-Za-z0-9$][A-Za-z0-9'$-]*")
 
 
@@ -147,13 +150,16 @@ class Retriever:
         for weight, ranking in rankings:
             for rank, idx in enumerate(ranking):
                 fused[idx] = fused.get(idx, 0.0) + weight / (RRF_K + rank + 1)
-        order = self._spread(snap, sorted(fused, key=lambda i: -fused[i]))[:k]
+        ranked = sorted(fused, key=lambda i: -fused[i])
+        relevance = dict(zip(ranked, (snap.vectors[ranked] @ qvec).tolist(), strict=True)) if ranked else {}
+        order = self._spread(snap, ranked, relevance)[:k]
         cosines = snap.vectors[order] @ qvec if order else np.zeros(0)
         return [_with_score(snap.passages[i], float(c)) for i, c in zip(order, cosines, strict=True)]
 
-    def _spread(self, snap: _Snapshot, order: list[int]) -> list[int]:
+    def _spread(self, snap: _Snapshot, order: list[int], relevance: dict[int, float]) -> list[int]:
         """Each source's best `per_source_first` passages first (in fused order), then the rest in fused order.
-        With one source (the bundled notes) nothing moves."""
+        A passage about something else (cosine under SPREAD_FLOOR) is not promoted, so adding an unrelated
+        file never pushes a relevant passage out. With one source (the bundled notes) nothing moves."""
         if not self.per_source_first:
             return order
         first: list[int] = []
@@ -161,7 +167,8 @@ class Retriever:
         taken: dict[str, int] = {}
         for i in order:
             source = snap.passages[i].source
-            (first if taken.get(source, 0) < self.per_source_first else rest).append(i)
+            promoted = taken.get(source, 0) < self.per_source_first and relevance.get(i, 1.0) >= SPREAD_FLOOR
+            (first if promoted else rest).append(i)
             taken[source] = taken.get(source, 0) + 1
         return first + rest
 
