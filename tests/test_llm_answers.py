@@ -161,3 +161,23 @@ def test_openai_backend_is_built_from_settings(settings) -> None:  # type: ignor
     assert server.requests[0]["model"] == "m"
     with pytest.raises(LLMConfigError, match="unknown"):
         make_llm(settings.model_copy(update={"llm": "gpt-17"}))
+
+
+def test_any_langchain_provider_string_builds_through_init_chat_model(settings, bundled) -> None:  # type: ignore[no-untyped-def]
+    from coach.api import Coach
+    from coach.llm import LLMConfigError, make_llm
+
+    with FakeOpenAI(lambda m: "Ask your boss how you can help [1].") as server:
+        update = {"llm": "openai:gpt-fake-1", "openai_base_url": server.url}
+        llm = make_llm(settings.model_copy(update=update))
+        coach = Coach(bundled.settings.model_copy(update=update), bundled.store, bundled.embedder, llm)
+        answer = coach.ask("My manager never talks about my career growth. What should I do?")
+    assert server.requests, "the provider string reached the OpenAI-compatible endpoint"
+    assert server.requests[0]["model"] == "gpt-fake-1"
+    assert answer.citations
+    with pytest.raises(LLMConfigError, match=r"needs the langchain-ollama package: pip install langchain-ollama"):
+        make_llm(settings.model_copy(update={"llm": "ollama:llama3.1"}))
+    with pytest.raises(LLMConfigError, match="zorg"):
+        make_llm(settings.model_copy(update={"llm": "zorg:model-9"}))
+    with pytest.raises(LLMConfigError, match="provider:model"):
+        make_llm(settings.model_copy(update={"llm": "openai:"}))
