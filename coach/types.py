@@ -6,11 +6,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ingest.timestamps import format_time
+from ingest.timestamps import MAX_SECONDS, format_time
 
 
 def youtube_url(video_id: str, start: int) -> str:
-    return f"https://www.youtube.com/watch?v={video_id}&t={int(start)}s" if video_id else ""
+    """The video at `start` seconds. An index built before the parser refused negative or day-long times may
+    still hold one: such a link opens the video at its start rather than at an absurd second."""
+    second = int(start) if 0 <= int(start) <= MAX_SECONDS else 0
+    return f"https://www.youtube.com/watch?v={video_id}&t={second}s" if video_id else ""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_crash_and_cli import _coach
+from tests.support import coach_cli as _coach
 
 URL = re.compile(r"^https://www\.youtube\.com/watch\?v=GB0P0_nFPTA&t=\d+s$")
 

@@ -64,7 +64,7 @@ def test_the_chat_api_answers_a_message_with_a_lone_surrogate(bundled) -> None: 
     import urllib.request
 
     from coach import ui
-    from tests.test_server_mode import free_port
+    from tests.support import free_port
 
     demo, url = ui.serve(bundled, host="127.0.0.1", port=free_port(), block=False, quiet=True, warm=False)
     try:
@@ -101,3 +101,11 @@ def test_usage_errors_exit_2_and_name_the_option(args: list[str], names: str, ca
     assert len(lines) == 1, err
     assert lines[0].startswith("error: ")
     assert names in lines[0]
+
+
+@pytest.mark.parametrize(("stored", "linked"), [(-50, 0), (24 * 3600 + 1, 0), (0, 0), (65, 65), (24 * 3600, 24 * 3600)])
+def test_a_link_never_carries_a_negative_or_absurd_second(stored: int, linked: int) -> None:
+    """An index built before the parser refused such times may still hold one (issue 19: `&t=-50s`)."""
+    from coach.types import youtube_url
+
+    assert youtube_url("GB0P0_nFPTA", stored) == f"https://www.youtube.com/watch?v=GB0P0_nFPTA&t={linked}s"

@@ -13,6 +13,7 @@ from pathlib import Path
 from ingest.pipeline import ingest_paths
 from ingest.store import ChunkStore, IndexConfig, connect
 from tests.conftest import CORPUS, NOTES, ROOT
+from tests.support import coach_cli as _coach
 
 _INGEST_SCRIPT = """
 import sys
@@ -77,14 +78,6 @@ def test_sigkill_mid_ingestion_keeps_previous_index_and_next_run_completes(
     assert {c.id for c in reopened.all_chunks()} == reopened.committed_ids()  # no orphans left
     names = {c.meta["source_name"] for c in reopened.all_chunks()}
     assert {"ada-chen-rekhi", "ethan-evans", "wes-kao", "julie-zhuo"} <= names
-
-
-def _coach(*args: str, store: Path, cache: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "coach.cli", *args],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-        env=_env(COACH_STORE_DIR=str(store), COACH_CACHE_DIR=str(cache)),
-    )  # fmt: skip
 
 
 def test_cli_retrieve_json_and_ingest_summary(tmp_path: Path, cache_dir: Path) -> None:

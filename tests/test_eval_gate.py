@@ -57,7 +57,7 @@ def test_coach_eval_cli_prints_json_and_writes_a_report(tmp_path, cache_dir) -> 
     import json
     from pathlib import Path
 
-    from tests.test_crash_and_cli import _coach
+    from tests.support import coach_cli as _coach
 
     res = _coach("eval", "retrieval", "--split", "dev", "--no-langchain", "--gate", "--json",
                  store=tmp_path / "store", cache=cache_dir)  # fmt: skip

@@ -31,7 +31,7 @@ import pytest
 
 from ingest.store import StoreUnavailable
 from tests.conftest import ROOT
-from tests.test_server_mode import ChromaServer, free_port
+from tests.support import ChromaServer, free_port
 
 MANAGER = "My manager never talks about my career growth. What should I do?"
 FOLLOW_UP = "What should I do first?"

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from tests.support import cli_env, error_lines, run_cli, start_cli
-from tests.test_server_mode import ChromaServer, free_port
+from tests.support import ChromaServer, cli_env, error_lines, free_port, run_cli, start_cli
 
 WORDS = ["Quorvex", "Blentara", "Smiddle", "Tharnok", "Vexlund", "Prazzle", "Gorbant", "Wimsey"]
 
