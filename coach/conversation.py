@@ -13,6 +13,7 @@ from ingest.chunking import split_sentences
 ROLES = ("user", "assistant")
 MAX_HISTORY_TURNS = 12
 MAX_TURN_CHARS = 4000
+MAX_NOTE_CHARS = 2000
 # A follow-up leans on what came before when it is short or points back ("it", "that", "there").
 _ANAPHORA = re.compile(r"\b(it|that|this|these|those|them|they|there|he|she|his|her|same|more|else)\b", re.IGNORECASE)
 _SHORT_WORDS = 12
@@ -22,16 +23,19 @@ Turn = tuple[str, str]
 
 @dataclass(frozen=True)
 class Situation:
-    """Optional intake: who the person is, what they want, how things are with their manager."""
+    """Optional intake: who the person is, what they want, how things are with their manager, and anything else
+    they chose to note (a saved profile's free note; it joins the retrieval query, never the reflection)."""
 
     level: str = ""
     goal: str = ""
     manager: str = ""
+    note: str = ""
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> Situation:
         data = data or {}
-        return cls(**{k: readable(str(data.get(k) or "")).strip()[:500] for k in ("level", "goal", "manager")})
+        fields = {k: readable(str(data.get(k) or "")).strip()[:500] for k in ("level", "goal", "manager")}
+        return cls(**fields, note=readable(str(data.get("note") or "")).strip()[:MAX_NOTE_CHARS])
 
     def describe(self) -> str:
         parts = [
@@ -42,7 +46,7 @@ class Situation:
         return " ".join(p for p in parts if p)
 
     def __bool__(self) -> bool:
-        return bool(self.level or self.goal or self.manager)
+        return bool(self.level or self.goal or self.manager or self.note)
 
 
 def normalize_history(history: Iterable[Any] | None) -> list[Turn]:
@@ -92,4 +96,6 @@ def retrieval_query(
     parts.append(condense(question))
     if situation:
         parts.append(situation.describe())
-    return " ".join(parts)
+    if situation and situation.note:
+        parts.append(condense(situation.note, 2))  # a long note would drown the question in the embedding
+    return " ".join(p for p in parts if p)

@@ -88,4 +88,7 @@ def without_markup(text: str) -> str:
 
 
 def _inert_situation(situation: Situation) -> Situation:
-    return replace(situation, level=inert(situation.level), goal=inert(situation.goal), manager=inert(situation.manager))
+    return replace(
+        situation, level=inert(situation.level), goal=inert(situation.goal), manager=inert(situation.manager),
+        note=inert(situation.note),
+    )  # fmt: skip

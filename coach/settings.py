@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     feedback_path: Path | None = Field(None, description="Opt-in JSONL file for thumbs up/down feedback.")
     auth_user: str | None = Field(None, description="Username for the web UI (with auth_password).")
     auth_password: SecretStr | None = Field(None, description="Password for the web UI.")
+    auth_users: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='More web UI users, as JSON {"name": "password", …}; each sees only their own profile and plan.',
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL for saved profiles and plans (default: a SQLite file in the store folder, "
+        "created only when someone first saves).",
+    )
     auth_max_attempts: int = Field(
         5, ge=1, le=100, description="Wrong passwords in a row from one client address before sign-in pauses."
     )
