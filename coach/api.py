@@ -12,6 +12,8 @@ from coach.conversation import Situation
 from coach.frameworks import FrameworkIndex
 from coach.index import ensure_ready, ingest_as_writer, make_embedder, open_store
 from coach.llm import make_llm
+from coach.plan_book import PlanBook
+from coach.profile_store import LOCAL, Profile, ProfileStore, with_profile
 from coach.retrieval import Retriever
 from coach.settings import Settings
 from coach.types import Answer, Passage
@@ -42,6 +44,25 @@ class Coach:
         self.frameworks = FrameworkIndex(store, embedder)
         self.advisor = Advisor(self.retriever, self.frameworks, settings, llm)
         self.startup_report: IngestReport | None = None
+        self._profiles: ProfileStore | None = None
+        self._plan: PlanBook | None = None
+
+    @property
+    def profiles(self) -> ProfileStore:
+        """Saved profiles (opt-in), per owner; the database is opened on first use, created on first save."""
+        if self._profiles is None:
+            self._profiles = ProfileStore.from_settings(self.settings)
+        return self._profiles
+
+    @property
+    def plan(self) -> PlanBook:
+        """Plans, per owner: cited steps added from answers, their status, the check-in, exports."""
+        if self._plan is None:
+            self._plan = PlanBook(self.profiles, self.frameworks, self._ask_for)
+        return self._plan
+
+    def _ask_for(self, message: str, owner: str = LOCAL) -> Answer:
+        return self.ask(message, profile=self.profiles.profile(owner))
 
     @classmethod
     def open(
@@ -80,19 +101,27 @@ class Coach:
         question: str,
         history: Sequence[Any] | None = None,
         situation: Situation | Mapping[str, Any] | None = None,
+        profile: Profile | Mapping[str, Any] | None = None,
     ) -> Answer:
-        """A cited answer; raises QuestionError (readable) for an empty question or malformed history."""
-        return self.advisor.ask(question, history, _situation(situation))
+        """A cited answer; raises QuestionError (readable) for an empty question or malformed history.
+
+        `profile` (a saved Profile or a mapping with level, goal, manager, note) shapes the answer like the
+        intake does; a field given in `situation` wins over the profile's."""
+        return self.advisor.ask(question, history, _situation(situation, profile))
 
     def ask_stream(
         self,
         question: str,
         history: Sequence[Any] | None = None,
         situation: Situation | Mapping[str, Any] | None = None,
+        profile: Profile | Mapping[str, Any] | None = None,
     ) -> Iterator[AnswerEvent]:
         """Text deltas as they are written, then one `final` event with the checked Answer."""
-        return self.advisor.stream(question, history, _situation(situation))
+        return self.advisor.stream(question, history, _situation(situation, profile))
 
 
-def _situation(value: Situation | Mapping[str, Any] | None) -> Situation | None:
-    return value if isinstance(value, Situation) or value is None else Situation.from_mapping(value)
+def _situation(
+    value: Situation | Mapping[str, Any] | None, profile: Profile | Mapping[str, Any] | None = None
+) -> Situation | None:
+    given = value if isinstance(value, Situation) or value is None else Situation.from_mapping(value)
+    return with_profile(given, profile)

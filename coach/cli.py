@@ -196,7 +196,10 @@ def ask(
         _fail("the question is empty: describe your situation or ask something")
     turns = _read_history(history) if history else []
     coach = _open(store, show_progress=not as_json)
-    situation = Situation(level=level, goal=goal, manager=manager)
+    from coach.profile_store import LOCAL, with_profile
+
+    # a saved profile (coach profile save) fills the options left empty
+    situation = with_profile(Situation(level=level, goal=goal, manager=manager), coach.profiles.profile(LOCAL))
     try:
         answer = _answer(coach, question, turns, situation, live=not as_json and out.is_terminal)
     except QuestionError as exc:
@@ -339,6 +342,17 @@ def eval_(
         for f in failures:
             err.print(f"[red]gate:[/] {f}")
     raise typer.Exit(1 if failures else 0)
+
+
+def _add_people_commands() -> None:
+    """`coach profile …` and `coach plan …` (coach/cli_people.py)."""
+    from coach.cli_people import plan_app, profile_app
+
+    app.add_typer(profile_app, name="profile")
+    app.add_typer(plan_app, name="plan")
+
+
+_add_people_commands()
 
 
 # A long conversation is tens of kilobytes; the cap keeps `--history /dev/zero` from eating all memory.
