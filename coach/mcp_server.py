@@ -15,7 +15,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
@@ -27,7 +26,7 @@ from coach.api import Coach
 from coach.compose import framework_card
 from coach.frameworks import FrameworkMatch, SourcedFramework
 from coach.guard import QuestionError
-from coach.retrieval import MAX_K, _following, _keyword_index
+from coach.retrieval import MAX_K
 from ingest.store import StoreUnavailable
 
 NAME = "coach"
@@ -257,11 +256,8 @@ class _Catalog:
                     near = difflib.get_close_matches(guest, names, n=3, cutoff=0.5)
                     hint = f"closest: {', '.join(near)}" if near else f"{len(names)} guests, e.g. {', '.join(names[:5])}"
                     raise ToolError(f"no guest named {guest[:80]!r} in the sources ({hint})")
-                keep = [i for i, p in enumerate(snap.passages) if p.guest in chosen]
-                passages = [snap.passages[i] for i in keep]
                 self._guests = {k: v for k, v in self._guests.items() if k[0] == snap.version}  # drop old versions
-                self._guests[key] = replace(snap, passages=passages, vectors=snap.vectors[keep],
-                                            bm25=_keyword_index(passages), following=_following(passages))  # fmt: skip
+                self._guests[key] = snap.only(lambda p: p.guest in chosen)
             return self._guests[key]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,12 +41,19 @@ _WORD = re.compile(r"[A-Za-z0-9$][A-Za-z0-9'$-]*")
 
 
 @dataclass
-class _Snapshot:
+class Snapshot:
     version: tuple[str, int, int]
     passages: list[Passage]
     vectors: np.ndarray
     bm25: Any
     following: dict[str, int]  # passage id → position of the next chunk of the same source
+
+    def only(self, keep: Callable[[Passage], bool]) -> Snapshot:
+        """The same snapshot narrowed to the passages `keep` accepts, with its own keyword index."""
+        chosen = [i for i, p in enumerate(self.passages) if keep(p)]
+        passages = [self.passages[i] for i in chosen]
+        return Snapshot(self.version, passages, self.vectors[chosen], _keyword_index(passages) if passages else None,
+                        _following(passages))  # fmt: skip
 
     def after(self, passage: Passage) -> Passage | None:
         """The chunk that continues `passage` in its source (a speaker's turn often runs on into it)."""
@@ -73,10 +81,10 @@ class Retriever:
         self.candidates = candidates
         self.keyword_weight = keyword_weight
         self.per_source_first = per_source_first
-        self._snapshot: _Snapshot | None = None
+        self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
 
-    def snapshot(self, version: tuple[str, int, int] | None = None) -> _Snapshot:
+    def snapshot(self, version: tuple[str, int, int] | None = None) -> Snapshot:
         """The passages at `version` (read from the store when not given)."""
         version = version if version is not None else self.store.version()
         with self._lock:
@@ -84,7 +92,7 @@ class Retriever:
                 self._snapshot = self._build(version)
             return self._snapshot
 
-    def _build(self, version: tuple[str, int, int]) -> _Snapshot:
+    def _build(self, version: tuple[str, int, int]) -> Snapshot:
         saved = self._saved(version)
         if saved is None:
             with self.store.reading() as version:  # no commit lands mid-read; the version may be newer than asked
@@ -98,7 +106,7 @@ class Retriever:
                 saved = rows, matrix, keyword_index
         rows, matrix, keyword_index = saved
         passages = [Passage.from_store(cid, doc, meta, 0.0) for cid, doc, meta in rows]
-        return _Snapshot(version, passages, matrix, keyword_index, _following(passages))
+        return Snapshot(version, passages, matrix, keyword_index, _following(passages))
 
     def _saved(self, version: tuple[str, int, int]) -> tuple[list[Any], np.ndarray, Any] | None:
         return snapshot_cache.load(self.snapshot_dir, self.store.name, version) if self.snapshot_dir else None
@@ -129,7 +137,7 @@ class Retriever:
         k: int = 5,
         mode: str = "hybrid",
         vector: np.ndarray | None = None,
-        snapshot: _Snapshot | None = None,
+        snapshot: Snapshot | None = None,
     ) -> list[Passage]:
         """Top-k passages; pass `vector` and `snapshot` when the caller already has them for this question."""
         if not 1 <= k <= MAX_K:
@@ -156,7 +164,7 @@ class Retriever:
         cosines = snap.vectors[order] @ qvec if order else np.zeros(0)
         return [_with_score(snap.passages[i], float(c)) for i, c in zip(order, cosines, strict=True)]
 
-    def _spread(self, snap: _Snapshot, order: list[int], relevance: dict[int, float]) -> list[int]:
+    def _spread(self, snap: Snapshot, order: list[int], relevance: dict[int, float]) -> list[int]:
         """Each source's best `per_source_first` passages first (in fused order), then the rest in fused order.
         A passage about something else (cosine under SPREAD_FLOOR) is not promoted, so adding an unrelated
         file never pushes a relevant passage out. With one source (the bundled notes) nothing moves."""
@@ -172,7 +180,7 @@ class Retriever:
             taken[source] = taken.get(source, 0) + 1
         return first + rest
 
-    def _dense(self, snap: _Snapshot, qvec: np.ndarray) -> list[int]:
+    def _dense(self, snap: Snapshot, qvec: np.ndarray) -> list[int]:
         """Exact cosine ranking over the snapshot's vectors (unit length, so a dot product).
 
         Not Chroma's HNSW query: over the 303 episodes its approximate top 10 held 92 % of the exact top 10
@@ -184,7 +192,7 @@ class Retriever:
         top = np.argpartition(-scores, n - 1)[:n]
         return [int(i) for i in top[np.argsort(-scores[top], kind="stable")]]
 
-    def _keyword(self, snap: _Snapshot, query: str) -> list[int]:
+    def _keyword(self, snap: Snapshot, query: str) -> list[int]:
         import bm25s
 
         tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)

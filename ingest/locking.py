@@ -22,6 +22,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,7 +33,7 @@ from typing import Any
 WRITER_FILE = ".coach-writer.lock"
 COMMIT_FILE = ".coach-commit.lock"
 POLL_S = 0.2
-LEASE_S = 60.0  # a server writer renews its lease at every commit; one that died frees the store after this
+LEASE_S = 60.0  # a server writer renews its lease every LEASE_S / 3; one that died frees the store after this
 # How long a lease claim must survive before it counts: two writers claiming at once both write, and the
 # later write wins; each reads back after this pause and only the one whose claim is still there goes on.
 LEASE_SETTLE_S = 0.5
@@ -150,15 +151,24 @@ class LocalLocks:
 def _acquire(
     fd: int, kind: int, wait_s: float, holder: Callable[[], Holder | None], notify: Notify | None
 ) -> None:
+    def attempt() -> tuple[bool, Holder | None]:
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return True, None
+        except BlockingIOError:
+            return False, holder()
+
+    _wait(attempt, wait_s, notify)
+
+
+def _wait(attempt: Callable[[], tuple[bool, Holder | None]], wait_s: float, notify: Notify | None) -> None:
+    """Call `attempt` until it takes the lock (it says who holds it when not), telling `notify` once."""
     deadline = time.monotonic() + wait_s
     told = False
     while True:
-        try:
-            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+        taken, who = attempt()
+        if taken:
             return
-        except BlockingIOError:
-            pass
-        who = holder()
         described = who.describe() if who else "another coach process"
         if time.monotonic() >= deadline:
             raise WriterBusy(_busy(described, wait_s))
@@ -206,27 +216,31 @@ class ServerLease:
 
     @contextlib.contextmanager
     def writer(self, wait_s: float, notify: Notify | None = None) -> Iterator[None]:
-        deadline = time.monotonic() + wait_s
-        told = False
-        while True:
+        def attempt() -> tuple[bool, Holder | None]:
             held = self._read()
             if held is None or held.get("token") == self.token or float(held.get("expires", 0)) < time.time():
                 self.renew()
                 time.sleep(LEASE_SETTLE_S)
                 held = self._read()
                 if held is not None and held.get("token") == self.token:
-                    break
-            who = Holder.parse(json.dumps(held)) if held else None
-            described = who.describe() if who else "another coach process"
-            if time.monotonic() >= deadline:
-                raise WriterBusy(_busy(described, wait_s))
-            if notify and not told:
-                notify(f"waiting for the store: {described} is writing to it (Ctrl+C to stop)")
-                told = True
-            time.sleep(POLL_S)
+                    return True, None
+            return False, Holder.parse(json.dumps(held)) if held else None
+
+        _wait(attempt, wait_s, notify)
+        stop = threading.Event()
+        heartbeat = threading.Thread(target=self._keep, args=(stop,), daemon=True, name="coach-lease")
+        heartbeat.start()
         try:
             yield
         finally:
+            stop.set()
+            heartbeat.join(timeout=5)
             with contextlib.suppress(Exception):  # a lease we cannot delete lapses on its own
                 if (self._read() or {}).get("token") == self.token:
                     self._write(None)
+
+    def _keep(self, stop: threading.Event) -> None:
+        """Renew the lease while the writer works (an ingest of many files outlasts one lease)."""
+        while not stop.wait(LEASE_S / 3):
+            with contextlib.suppress(Exception):  # a missed renewal is retried; the lease has slack for two
+                self.renew()

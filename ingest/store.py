@@ -557,15 +557,8 @@ class ChunkStore:
             self._commit(record, new_ids, documents, vectors, metadatas, stale_ids)
             self._written()
 
-    def _commit(
-        self,
-        record: SourceRecord,
-        new_ids: Sequence[str],
-        documents: Sequence[str],
-        vectors: np.ndarray,
-        metadatas: Sequence[dict[str, Any]],
-        stale_ids: Iterable[str],
-    ) -> None:
+    def _commit(self, record: SourceRecord, new_ids: Sequence[str], *rows: Any) -> None:
+        documents, vectors, metadatas, stale_ids = rows
         for i in range(0, len(new_ids), self._batch):
             sl = slice(i, i + self._batch)
             self.chunks.upsert(
