@@ -126,17 +126,19 @@ def reader_during_ingest(work: Path, cache: Path) -> Outcome:
     reader = (
         "import sys, time\nfrom coach import Coach\nfrom coach.settings import Settings\n"
         "c = Coach.open(settings=Settings(store_dir=sys.argv[1]))\nok = bad = 0\nlast = ''\n"
-        "end = time.monotonic() + float(sys.argv[2])\n"
-        "while time.monotonic() < end:\n    try:\n        a = c.ask('How do I get past senior manager?')\n"
+        "done = __import__('pathlib').Path(sys.argv[2])\n"
+        "while not done.exists():\n    try:\n        a = c.ask('How do I get past senior manager?')\n"
         "        ok += bool(a.citations)\n    except Exception as e:\n        bad += 1; last = str(e)[:120]\n"
-        "hits = c.retrieve('the Delta method 2 weekly goals', k=3)\n"
-        "print(ok, bad, any('Delta method 2' in h.text for h in hits), last)"
+        "hits = c.retrieve('the Delta method weekly delta goals', k=5)\n"
+        "print(ok, bad, any('Delta method' in h.text for h in hits), last)"
     )
-    proc = subprocess.Popen([sys.executable, "-c", reader, str(store), "60"], stdout=subprocess.PIPE,
+    done = work / "ingests-done"
+    proc = subprocess.Popen([sys.executable, "-c", reader, str(store), str(done)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_env(cache))  # fmt: skip
     time.sleep(12)
     for tag in ("Delta", "Echo"):
         coach("ingest", str(folder(work, tag, 4)), "--store", str(store), cache=cache)
+    done.touch()  # the reader asks once more, then checks it sees what was committed while it ran
     out, _ = proc.communicate(timeout=600)
     ok, bad, sees_new, *last = (out.strip().splitlines() or ["0 1 False no output"])[-1].split(" ", 3)
     survived = int(bad) == 0 and sees_new == "True"
@@ -215,9 +217,10 @@ def hostile_parsing(work: Path, cache: Path) -> Outcome:
     cases = {"untimed paragraphs": "---\ntitle: t\n---\n# T\n\nStart. [00:00:01]\n\n" + "A plain line of text.\n\n" * 40000,
              "<a  × 40k": "<a " * 40_000, "[[a  × 20k": "[[a " * 20_000}  # fmt: skip
     script = ("import sys, time\nfrom pathlib import Path\nfrom ingest.sources import parse_file\n"
-              "from ingest.chunking import chunk_segments\nt = time.perf_counter()\n"
-              "s = parse_file(Path(sys.argv[1]), 8_000_000)\n"
-              "chunk_segments(s.segments, 128, 16)\nprint(round(time.perf_counter() - t, 2))")  # fmt: skip
+              "from ingest.chunking import chunk_segments\nfrom ingest.segments import SourceError\n"
+              "t = time.perf_counter()\ntry:\n    s = parse_file(Path(sys.argv[1]), 8_000_000)\n"
+              "    chunk_segments(s.segments, 128, 16)\nexcept SourceError:\n    pass  # refused is fine\n"
+              "print(round(time.perf_counter() - t, 2))")  # fmt: skip
     times = {}
     for name, text in cases.items():
         path = work / f"{len(times)}.md"
