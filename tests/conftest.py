@@ -42,6 +42,22 @@ def _guarded_connect(self: socket.socket, address: object) -> None:
     return _real_connect(self, address)
 
 
+# Modules whose tests start processes, servers or a browser (each costs seconds to a minute of model loading
+# and startup): the whole run covers them, `scripts/test.sh --fast` leaves them out. Marked here, by module,
+# so a new test in one of them is placed without anyone remembering a decorator.
+PROCESS_MODULES = frozenset({
+    "test_ask_cli", "test_bounded_inputs", "test_crash_and_cli", "test_eval_gate", "test_fast_cli", "test_faults",
+    "test_many_processes", "test_mcp", "test_privacy", "test_profile_journey", "test_profile_ui", "test_server_mode",
+    "test_store_damage", "test_ui", "test_ui_people", "test_unrelated_sources",
+})  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem in PROCESS_MODULES:
+            item.add_marker(pytest.mark.processes)
+
+
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
