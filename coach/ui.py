@@ -29,6 +29,7 @@ from starlette.middleware import Middleware
 
 from coach.gate import Gate, SignInThrottle
 from coach.markup import api_payload, entities, link_citations, literal, render_answer, render_framework, render_sources
+from coach.ui_people import People, render_plan, steps_state
 
 if TYPE_CHECKING:
     from coach.types import Citation
@@ -136,23 +137,34 @@ class Handlers:
 
     coach: Any  # coach.api.Coach or anything with .ask_stream and .settings
     feedback: FeedbackLog | None = None
+    people: People | None = None  # profile, plan and check-in (a Coach with .profiles and .plan)
 
     def respond(
-        self, message: str, chat: list[Any] | None, state: dict[str, Any] | None, level: str, goal: str, manager: str
-    ) -> Iterator[tuple[list[dict[str, str]], str, dict[str, Any], str, str]]:
-        """Stream an answer into the chat: outputs are (chat, textbox, state, sources, framework)."""
+        self, message: str, chat: list[Any] | None, state: dict[str, Any] | None, level: str, goal: str, manager: str,
+        note: str = "", request: gr.Request | None = None,
+    ) -> Iterator[tuple[list[dict[str, str]], str, dict[str, Any], str, str]]:  # fmt: skip
+        """Stream an answer into the chat: outputs are (chat, textbox, state, sources, framework). A reply to the
+        check-in goes to the plan instead (coach.checkin)."""
         from coach.guard import QuestionError
 
         chat = [_message(m) for m in chat or []]
         state = _copy_state(state)
         question = message or ""
-        situation = {"level": level or "", "goal": goal or "", "manager": manager or ""}
+        situation = {"level": level or "", "goal": goal or "", "manager": manager or "", "note": note or ""}
         if question.strip():
             chat.append({"role": "user", "content": plain_markdown(question)})
         sources, framework = _searching(), ""
         yield [*chat, _bot(THINKING)], "", state, sources, framework  # at once: says what is happening
         streamed, shown, last = "", "", 0.0
         try:
+            if state.get("checkin") and self.people is not None and question.strip():
+                state["checkin"] = False
+                shown_reply, answer = self.people.reply(question, state, request)
+                chat.append(_bot(shown_reply))
+                state["turns"] += [["user", question], ["assistant", answer.text]]
+                state["steps"] = steps_state(answer)
+                yield chat, "", state, render_sources(answer), render_framework(answer)
+                return
             for event in self.coach.ask_stream(question, list(state["turns"]), situation):
                 if event.kind == "delta":
                     streamed += event.text
@@ -168,6 +180,7 @@ class Handlers:
                             yield [*chat, _bot(render_partial(text, answer.citations))], "", state, sources, framework
                     chat.append(_bot(render_answer(answer)))
                     state["turns"] += [["user", question], ["assistant", answer.text]]
+                    state["steps"] = steps_state(answer) if self.people is not None else []
                     state["records"][str(len(chat) - 1)] = {
                         "id": uuid.uuid4().hex,
                         "question": question,
@@ -185,16 +198,20 @@ class Handlers:
         yield chat, question, state, render_sources(None), ""
 
     def chat_api(
-        self, message: str, history: list[Any] | None = None, level: str = "", goal: str = "", manager: str = ""
-    ) -> dict[str, Any]:
+        self, message: str, history: list[Any] | None = None, level: str = "", goal: str = "", manager: str = "",
+        note: str = "", request: gr.Request = None,  # type: ignore[assignment]
+    ) -> dict[str, Any]:  # fmt: skip
         """Answer one message. history: [[role, text], …] (role 'user' or 'assistant') or
-        [{"role", "content"}, …]. Returns the linked Markdown as `text`, plus citations (n, url,
-        title, guest, quote, start, end), framework, notices and whether the coach declined."""
+        [{"role", "content"}, …]. level, goal, manager, note: the profile for this question; a field left
+        empty takes the signed-in person's saved profile. Returns the linked Markdown as `text`, plus citations
+        (n, url, title, guest, quote, start, end), framework, notices and whether the coach declined."""
         from coach.guard import QuestionError
 
         try:
             final = None
-            situation = {"level": level or "", "goal": goal or "", "manager": manager or ""}
+            situation: Any = {"level": level or "", "goal": goal or "", "manager": manager or "", "note": note or ""}
+            if self.people is not None:
+                situation = self.people.situation(situation, request)
             for event in self.coach.ask_stream(message or "", history or [], situation):
                 if event.kind == "final":
                     final = event.answer
@@ -251,7 +268,7 @@ def _searching() -> str:
 
 def _copy_state(state: Mapping[str, Any] | None) -> dict[str, Any]:
     state = state or {}
-    return {"turns": [list(t) for t in state.get("turns", [])], "records": dict(state.get("records", {}))}
+    return {**state, "turns": [list(t) for t in state.get("turns", [])], "records": dict(state.get("records", {}))}
 
 
 # ---- the page ----------------------------------------------------------------------------------
@@ -278,7 +295,8 @@ PLACEHOLDER = (
 def build_app(coach: Any, concurrency: int = CONCURRENCY) -> gr.Blocks:
     """The Gradio app for a Coach (anything with `.ask_stream` and `.settings`)."""
     feedback_path = getattr(coach.settings, "feedback_path", None)
-    handlers = Handlers(coach, FeedbackLog(feedback_path) if feedback_path else None)
+    people = People(coach) if hasattr(coach, "plan") and hasattr(coach, "profiles") else None
+    handlers = Handlers(coach, FeedbackLog(feedback_path) if feedback_path else None, people)
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         state = gr.State(new_state())
@@ -296,6 +314,14 @@ def build_app(coach: Any, concurrency: int = CONCURRENCY) -> gr.Blocks:
                         placeholder="e.g. Supportive, but we never talk about my growth",
                         max_length=500,
                     )
+                    note = gr.Textbox(
+                        label="Anything else (optional)", placeholder="e.g. I interview for a new role next month",
+                        lines=1, max_lines=4, visible=people is not None,
+                    )  # fmt: skip
+                    with gr.Row(visible=people is not None):
+                        save = gr.Button("Save my profile", size="sm", variant="secondary", elem_id="coach-save-profile")
+                        forget = gr.Button("Forget me", size="sm", variant="stop", elem_id="coach-forget")
+                    profile_note = gr.HTML("", elem_id="coach-profile-note", padding=False)
                 chatbot = gr.Chatbot(
                     elem_id="coach-chat",
                     show_label=False,
@@ -325,12 +351,28 @@ def build_app(coach: Any, concurrency: int = CONCURRENCY) -> gr.Blocks:
                         + (
                             "Rating an answer (thumbs under it) saves the question, answer and sources to improve Coach."
                             if handlers.feedback
-                            else "Advice comes only from the indexed episodes; nothing you type is stored."
+                            else "Advice comes only from the indexed episodes; nothing you type is stored"
+                            + (" unless you save your profile or add to your plan." if people else ".")
                         )
                         + "</div>",
                         padding=False,
                     )
                 note = gr.HTML("", elem_id="coach-feedback-note", padding=False)
+                with gr.Group(visible=people is not None, elem_id="coach-plan-group"):
+                    steps = gr.Dataset(
+                        components=[gr.Textbox(visible=False)], samples=[], type="index", elem_id="coach-steps",
+                        label="Add a step to My plan (one click)", samples_per_page=8,
+                    )  # fmt: skip
+                    plan = gr.HTML(render_plan(None), elem_id="coach-plan", padding=False)
+                    with gr.Accordion("Change a plan item", open=False, elem_id="coach-plan-edit"):
+                        with gr.Row():
+                            item_n = gr.Number(label="Item number", precision=0, minimum=1, elem_id="coach-item-n")
+                            status = gr.Radio(["open", "done", "dropped"], label="Status", value="open",
+                                              elem_id="coach-item-status")  # fmt: skip
+                        item_note = gr.Textbox(label="Note", lines=1, max_lines=4, elem_id="coach-item-note")
+                        remind = gr.Textbox(label="Remind me on (YYYY-MM-DD)", elem_id="coach-item-remind")
+                        save_item = gr.Button("Save item", size="sm", elem_id="coach-save-item")
+                    plan_note = gr.HTML("", elem_id="coach-plan-note", padding=False)
             with gr.Column(scale=5, min_width=320, elem_id="coach-side"):
                 framework = gr.HTML("", elem_id="coach-framework", padding=False)
                 sources = gr.HTML(render_sources(None), elem_id="coach-sources", padding=False)
@@ -338,13 +380,28 @@ def build_app(coach: Any, concurrency: int = CONCURRENCY) -> gr.Blocks:
         outputs = [chatbot, box, state, sources, framework]
         answer: dict[str, Any] = {
             "fn": handlers.respond,
-            "inputs": [box, chatbot, state, level, goal, manager],
+            "inputs": [box, chatbot, state, level, goal, manager, note],
             "outputs": outputs,
             "api_visibility": "private",
             "show_progress_on": [chatbot],
         }
-        box.submit(**answer)
-        chatbot.example_select(_example_text, None, box, queue=False, api_visibility="private").then(**answer)
+        private: dict[str, Any] = {"api_visibility": "private"}
+        submitted = box.submit(**answer)
+        selected = chatbot.example_select(_example_text, None, box, queue=False, **private).then(**answer)
+        if people is not None:
+            for done in (submitted, selected):
+                done.then(people.after_answer, [state], [steps, plan, state], queue=False, **private)
+            demo.load(people.load, [state], [level, goal, manager, note, state, plan, chatbot], **private)
+            save.click(people.save_profile, [level, goal, manager, note, state], [profile_note, state], **private)
+            forget.click(people.forget, [state], [level, goal, manager, note, profile_note, state, plan, steps], **private)
+            steps.click(people.add_step, [steps, state], [plan, plan_note, state], **private)
+            save_item.click(people.update_item, [item_n, status, item_note, remind, state], [plan, plan_note, state],
+                            **private)  # fmt: skip
+            for fn, name in ((people.api_profile, "profile"), (people.api_save_profile, "profile_save"),
+                             (people.api_forget, "forget_me"), (people.api_plan, "plan"),
+                             (people.api_plan_add, "plan_add"), (people.api_plan_update, "plan_update"),
+                             (people.api_checkin, "checkin"), (people.api_checkin_reply, "checkin_reply")):  # fmt: skip
+                gr.api(fn, api_name=name)
         new.click(handlers.reset, None, outputs, queue=False, api_visibility="private")
         new.click(lambda: "", None, note, queue=False, api_visibility="private")
         chatbot.clear(handlers.reset, None, outputs, queue=False, api_visibility="private")  # its trash icon
@@ -393,8 +450,10 @@ def launch_options(coach: Any) -> dict[str, Any]:
     }
     user, password = getattr(settings, "auth_user", None), getattr(settings, "auth_password", None)
     throttle = None
-    if user and password:
-        options["auth"] = (user, password.get_secret_value())
+    accounts = [(user, password.get_secret_value())] if user and password else []
+    accounts += [(name, secret.get_secret_value()) for name, secret in (getattr(settings, "auth_users", None) or {}).items()]
+    if accounts:
+        options["auth"] = accounts
         options["auth_message"] = "Sign in to Coach."
         throttle = SignInThrottle(settings.auth_max_attempts, settings.auth_lockout_s)
     # The page has no upload component: refuse every upload (the cap is a second line behind the gate).

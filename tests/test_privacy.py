@@ -5,7 +5,9 @@ every name lookup that is not for this machine, installed before Coach or any li
 import-time telemetry or update checks would be caught too. It builds the bundled index (ingest), ingests
 one more file, asks (plain, streamed, with history), serves the web app and chats through it with
 gradio_client. Its HOME, TMPDIR, Gradio temp folder, working folder and store all live under one folder,
-which is then searched for a marker word that only the questions contain.
+which is then searched for a marker word that only the questions contain. Profiles and plans: asking and chatting
+create no profile database; once the person saves a profile and a plan (a second marker) and exports it, every file
+holding it is readable by its owner only (0600), and after "Forget me" no file holds it.
 """
 
 from __future__ import annotations
@@ -93,7 +95,25 @@ import urllib.request
 
 with urllib.request.urlopen(url, timeout=30) as page:
     out["page_status"] = page.status
+people_db = root / "store" / ".coach-people.sqlite3"
+out["people_db_before_opt_in"] = people_db.exists() or bool(client.predict(api_name="/plan")["items"])
+
+# Opt in: a profile and a plan (a second marker, in what the person saved), exports, then "Forget me".
+saved = sys.argv[5]
+coach.profiles.save_profile("local", level="senior engineer", note=f"my note {saved}")
+coach.plan.add_named("Ask your boss how you can help", note=f"plan note {saved}", remind_on="2027-01-15")
+out["ui_profile_note"] = client.predict(api_name="/profile")["profile"]["note"]
+from coach.plan_export import write_private
+
+exports = [write_private(root / "work" / "plan.md", coach.plan.markdown().encode()),
+           write_private(root / "work" / "plan.ics", coach.plan.calendar())]
+holding = [p for p in root.rglob("*") if p.is_file() and saved.encode() in p.read_bytes()]
+out["saved_in"] = {str(p.relative_to(root)): oct(p.stat().st_mode & 0o777) for p in holding}
+for p in exports:
+    p.unlink()  # the person's own copies; what follows is about what Coach keeps
+out["forgotten"] = client.predict(api_name="/forget_me")["deleted"]
 demo.close()
+coach.profiles.close()
 out["attempts"] = ATTEMPTS
 print("RESULT " + json.dumps(out), flush=True)
 '''
@@ -120,11 +140,12 @@ def _files_containing(folder: Path, needle: bytes) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def private_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:  # type: ignore[type-arg]
+def private_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str, str]:  # type: ignore[type-arg]
     root = tmp_path_factory.mktemp("private")
     for name in ("home", "tmp", "gradio", "work"):
         (root / name).mkdir()
     marker = f"zq{uuid.uuid4().hex[:12]}xv"
+    saved = f"zs{uuid.uuid4().hex[:12]}xv"
     env = {
         key: value for key, value in os.environ.items()
         if not key.startswith(("COACH_", "OPENAI_", "HF_", "GRADIO_", "TRANSFORMERS_"))
@@ -135,16 +156,16 @@ def private_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, s
         "XDG_CACHE_HOME": str(root / "home" / ".cache"), "XDG_DATA_HOME": str(root / "home" / ".local" / "share"),
     }  # fmt: skip
     run = subprocess.run(
-        [sys.executable, "-c", _RUN, str(root), marker, str(ROOT / "data"), str(_free_port())],
+        [sys.executable, "-c", _RUN, str(root), marker, str(ROOT / "data"), str(_free_port()), saved],
         capture_output=True, text=True, env=env, cwd=root / "work", timeout=600,
     )  # fmt: skip
     line = next((x for x in run.stdout.splitlines() if x.startswith("RESULT ")), None)
     assert line is not None, f"the private run failed: {run.stdout[-1500:]} {run.stderr[-3000:]}"
-    return json.loads(line[7:]), root, marker
+    return json.loads(line[7:]), root, marker, saved
 
 
 def test_default_mode_tries_no_connection_off_the_machine(private_run) -> None:  # type: ignore[no-untyped-def]
-    result, _, _ = private_run
+    result, *_ = private_run
     assert result["ingested"] > 0
     assert all(n > 0 for n in result["cited"]), "ask, stream and follow-up must all give cited answers"
     assert result["ui_citations"]
@@ -155,9 +176,24 @@ def test_default_mode_tries_no_connection_off_the_machine(private_run) -> None: 
 
 
 def test_conversations_are_written_nowhere(private_run) -> None:  # type: ignore[no-untyped-def]
-    _, root, marker = private_run
+    _, root, marker, _ = private_run
     assert (root / "store" / "chroma.sqlite3").is_file(), "the search covered the store that was written"
     assert _files_containing(root, marker.encode()) == []
+
+
+def test_nothing_is_stored_for_a_person_until_they_opt_in(private_run) -> None:  # type: ignore[no-untyped-def]
+    result, *_ = private_run
+    assert result["people_db_before_opt_in"] is False, "asking and chatting must not create the profile database"
+
+
+def test_what_a_person_saves_is_readable_by_them_only_and_forget_me_removes_it(private_run) -> None:  # type: ignore[no-untyped-def]
+    result, root, _, saved = private_run
+    assert result["ui_profile_note"] == f"my note {saved}"
+    assert "store/.coach-people.sqlite3" in result["saved_in"]
+    assert {"work/plan.md", "work/plan.ics"} <= set(result["saved_in"])
+    assert set(result["saved_in"].values()) == {"0o600"}, result["saved_in"]
+    assert result["forgotten"] == 2
+    assert _files_containing(root, saved.encode()) == []
 
 
 def test_the_marker_search_finds_what_is_written(tmp_path: Path) -> None:
