@@ -11,7 +11,6 @@ from coach.advisor import Advisor, AnswerEvent
 from coach.conversation import Situation
 from coach.frameworks import FrameworkIndex
 from coach.index import ensure_ready, ingest_as_writer, make_embedder, open_store
-from coach.llm import make_llm
 from coach.plan_book import PlanBook
 from coach.profile_store import LOCAL, Profile, ProfileStore, with_profile
 from coach.retrieval import Retriever
@@ -40,8 +39,11 @@ class Coach:
         self.llm = llm
         # A local store's retriever snapshot is cached between processes; server-mode replicas keep nothing on disk.
         snapshots = None if settings.chroma_url else snapshot_cache.root_for(settings.cache_dir, settings.store_dir)
-        self.retriever = Retriever(store, embedder, snapshot_dir=snapshots)
-        self.frameworks = FrameworkIndex(store, embedder)
+        # Questions run on the embedder's query runtime (no torch import for `auto`, see LocalEmbedder.for_queries);
+        # `embedder` itself embeds what is ingested.
+        queries = embedder.for_queries()
+        self.retriever = Retriever(store, queries, snapshot_dir=snapshots)
+        self.frameworks = FrameworkIndex(store, queries)
         self.advisor = Advisor(self.retriever, self.frameworks, settings, llm)
         self.startup_report: IngestReport | None = None
         self._profiles: ProfileStore | None = None
@@ -80,7 +82,7 @@ class Coach:
         settings = settings or Settings()
         if store_dir is not None:
             settings = settings.model_copy(update={"store_dir": Path(store_dir)})
-        llm = llm if llm is not None else make_llm(settings)
+        llm = llm if llm is not None else _configured_llm(settings)
         embedder = make_embedder(settings)
         store = open_store(settings, embedder)
         coach = cls(settings, store, embedder, llm)
@@ -118,6 +120,15 @@ class Coach:
     ) -> Iterator[AnswerEvent]:
         """Text deltas as they are written, then one `final` event with the checked Answer."""
         return self.advisor.stream(question, history, _situation(situation, profile))
+
+
+def _configured_llm(settings: Settings) -> Any:
+    """The chat model in settings; the offline default costs no import of LangChain's chat-model stack (~0.5 s)."""
+    if settings.llm.strip().lower() == "offline":
+        return None
+    from coach.llm import make_llm
+
+    return make_llm(settings)
 
 
 def _situation(

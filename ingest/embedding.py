@@ -9,13 +9,18 @@ Runtimes for the same packaged all-MiniLM-L6-v2 weights:
 - "onnx" / "onnx-int8": the network exported once with `torch.onnx.export` and
   run by onnxruntime; int8 is per-channel dynamic quantisation of the MatMuls
   (cosine ~0.992 to fp32: its own index). The exported file is cached.
-- "auto" (the default): torch-bf16 where the CPU does bf16 natively, else torch.
+- "auto" (the default): documents (ingestion) on torch-bf16 where the CPU does bf16 natively, else torch;
+  query-time texts (`for_queries`) on onnxruntime with the weights the documents runtime uses (rounded to
+  bf16 where it is torch-bf16), so a `coach ask` never imports torch: about 5 s of CPU saved per process.
+  The graph is exported once, with torch, into the cache folder; where it cannot be written, queries run on
+  the documents runtime.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -31,20 +36,31 @@ if TYPE_CHECKING:
 MODEL_NAME = "all-MiniLM-L6-v2"
 MAX_SEQ_TOKENS = 256
 MODEL_THREADS = 2  # long-lived threads the model runs on (see encode): 8 users, 5.98 answers/s vs 4.94 with one
+MEMO_ROWS = 50_000  # vectors a VectorMemo keeps (1.5 kB each: at most ~80 MB)
 PAD_TOKENS_TO = 8  # torch batches pad to 8, 16, … 256 tokens: few shapes, bounded memory (see _torch_batch)
 BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8")
 # Runtimes whose vectors are interchangeable share an index; int8 moves vectors too far (cosine ~0.992).
 VECTOR_FAMILY = {"torch": "fp32", "torch-bf16": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
 
 
-def native_bf16() -> bool:
-    """Does this CPU multiply bf16 matrices in hardware? Emulated bf16 would be slower than fp32."""
-    import torch
+log = logging.getLogger(__name__)
+# CPU flags of native bf16 matrix units: x86 AVX512-BF16 and AMX, Arm's BF16 extension.
+_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 
+
+def native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Does this CPU multiply bf16 matrices in hardware? Emulated bf16 would be slower than fp32.
+
+    Read from the CPU's flags, not asked of torch: picking a runtime must not cost a torch import."""
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a torch build without oneDNN
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
         return False
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return not _BF16_FLAGS.isdisjoint(value.split())
+    return False
 
 
 def resolve_backend(backend: str) -> str:
@@ -76,12 +92,35 @@ class LocalEmbedder(Embeddings):
 
     def __init__(self, backend: str = "auto", batch_size: int = 32, cache_dir: Path | None = None) -> None:
         self.backend = resolve_backend(backend)
+        self.split = backend == "auto"  # queries get their own torch-free runtime (see for_queries)
         self.batch_size = batch_size
         self.cache_dir = cache_dir or Path.home() / ".cache" / "coach"
         self._lock = threading.Lock()
         self._impl: Any = None
         self._tokenizer: Any = None
         self._worker: ThreadPoolExecutor | None = None
+        self._queries: LocalEmbedder | None = None
+        self._bf16_weights = False  # onnx only: the graph carries bf16-rounded weights (mirrors torch-bf16)
+        self._fallback: LocalEmbedder | None = None  # a query runtime's stand-in when its export cannot be written
+        self._handover: LocalEmbedder | None = None  # set once that happened
+        self._remember = False  # keep vectors between processes (the query runtime of `auto`, see VectorMemo)
+        self._memo: VectorMemo | None = None
+
+    def for_queries(self) -> LocalEmbedder:
+        """The embedder for query-time texts (questions, passage sentences, frameworks): itself, except for
+        `auto`, whose queries run on onnxruntime with the same weights as its documents, so a process that
+        only answers never imports torch. Its vectors match the documents runtime's to cosine >= 0.9999
+        (tests/test_fast_cli.py checks them against a stored index). One instance per embedder."""
+        if not self.split:
+            return self
+        with self._lock:
+            if self._queries is None:
+                queries = LocalEmbedder("onnx", self.batch_size, self.cache_dir)
+                queries._bf16_weights = self.backend == "torch-bf16"
+                queries._fallback = self
+                queries._remember = True
+                self._queries = queries
+            return self._queries
 
     @property
     def model_id(self) -> str:
@@ -111,7 +150,27 @@ class LocalEmbedder(Embeddings):
         return worker.submit(self._encode_here, list(texts)).result()
 
     def _encode_here(self, texts: list[str]) -> np.ndarray:
-        self._load()
+        if self._handover is not None:
+            return self._handover._encode_here(texts)
+        try:
+            self._load()
+        except ModelCacheError as exc:
+            if self._fallback is None:
+                raise
+            log.warning("query embeddings run on %s instead: %s", self._fallback.backend, exc)
+            self._handover = self._fallback
+            return self._fallback._encode_here(texts)
+        memo = self._memo
+        known = memo.get(texts) if memo else {}
+        todo = [t for t in dict.fromkeys(texts) if t not in known]
+        if todo:
+            fresh = self._embed(todo)
+            known.update(zip(todo, fresh, strict=True))
+            if memo:
+                memo.put(todo, fresh)
+        return np.stack([known[t] for t in texts])
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
         batch_vectors = self._torch_batch if self.backend.startswith("torch") else self._onnx_batch
         # Longest first, so each batch pads to similar lengths (as sentence-transformers does).
         order = np.argsort([-len(t) for t in texts], kind="stable")
@@ -140,15 +199,22 @@ class LocalEmbedder(Embeddings):
             import onnxruntime as ort
             from tokenizers import Tokenizer
 
-            model_file = ensure_onnx_model(self.cache_dir, quantized=self.backend == "onnx-int8")
+            model_file = ensure_onnx_model(
+                self.cache_dir, quantized=self.backend == "onnx-int8", bf16_weights=self._bf16_weights
+            )
             options = ort.SessionOptions()
             options.intra_op_num_threads = min(os.cpu_count() or 1, 4)
+            # Threads that spin while waiting for work hold a core another process wants (9-12 s asks on a busy
+            # machine): they sleep instead.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             options.log_severity_level = 3
             self._impl = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
             tokenizer = Tokenizer.from_file(str(packaged_model_path() / "tokenizer.json"))
             tokenizer.enable_truncation(MAX_SEQ_TOKENS)
             tokenizer.enable_padding()
             self._tokenizer = tokenizer
+            if self._remember:
+                self._memo = VectorMemo(model_file.with_name(f"{model_file.stem}-vectors.sqlite"))
 
     def _torch_batch(self, batch: list[str]) -> np.ndarray:
         """One batch in one of a few fixed shapes: lengths padded to a multiple of PAD_TOKENS_TO, the batch size
@@ -185,6 +251,77 @@ class LocalEmbedder(Embeddings):
         return pooled / np.clip(norms, 1e-12, None)
 
 
+class VectorMemo:
+    """Vectors of texts embedded before, kept between processes in one SQLite file beside the graph.
+
+    Every `coach ask` embeds the stored frameworks (62 texts for the bundled notes, far more for a corpus) and
+    its passages' sentences: the same texts in every process, about 1 s of CPU per process here. The texts come
+    back from here instead. Keyed by a hash of the text, per graph file (a new model or export is a new file);
+    the oldest rows go past MEMO_ROWS. Anything unreadable or unwritable turns the memo off for the process."""
+
+    def __init__(self, path: Path, max_rows: int = MEMO_ROWS) -> None:
+        self.path = path
+        self.max_rows = max_rows
+        self._lock = threading.Lock()
+        self._db: Any = None
+        self._broken = False
+
+    def get(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        keys = {_text_key(t): t for t in texts}
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            db = self._open()
+            if db is None:
+                return found
+            try:
+                wanted = list(keys)
+                for start in range(0, len(wanted), 500):  # SQLite caps the variables of one statement
+                    chunk = wanted[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    for key, blob in db.execute(f"SELECT k, v FROM vectors WHERE k IN ({marks})", chunk):
+                        found[keys[bytes(key)]] = np.frombuffer(blob, dtype=np.float32).copy()
+            except Exception as exc:  # a damaged or foreign file only costs the embedding
+                self._off(exc)
+        return found
+
+    def put(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        rows = [(_text_key(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in zip(texts, vectors, strict=True)]
+        with self._lock:
+            db = self._open()
+            if db is None:
+                return
+            try:
+                with db:
+                    db.executemany("INSERT OR REPLACE INTO vectors (k, v) VALUES (?, ?)", rows)
+                    db.execute("DELETE FROM vectors WHERE rowid <= (SELECT MAX(rowid) FROM vectors) - ?", (self.max_rows,))
+            except Exception as exc:  # a full or read-only disk: the vectors are still returned
+                self._off(exc)
+
+    def _open(self) -> Any:
+        if self._db is None and not self._broken:
+            import sqlite3
+
+            try:
+                db = sqlite3.connect(self.path, timeout=2.0, check_same_thread=False)
+                db.execute("CREATE TABLE IF NOT EXISTS vectors (k BLOB PRIMARY KEY, v BLOB NOT NULL)")
+                self._db = db
+            except Exception as exc:
+                self._off(exc)
+        return self._db
+
+    def _off(self, exc: BaseException) -> None:
+        log.warning("not keeping query vectors in %s: %s", self.path, exc)
+        self._broken = True
+        if self._db is not None:
+            with contextlib.suppress(Exception):
+                self._db.close()
+        self._db = None
+
+
+def _text_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
 def _power_of_two_at_least(n: int) -> int:
     return 1 << (max(1, n) - 1).bit_length()
 
@@ -202,18 +339,26 @@ def _weights_digest(model_dir: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def ensure_onnx_model(cache_dir: Path, quantized: bool) -> Path:
-    """Export (and optionally quantise) the packaged model once; later calls reuse the file."""
+def ensure_onnx_model(cache_dir: Path, quantized: bool, bf16_weights: bool = False) -> Path:
+    """Export (and optionally quantise) the packaged model once; later calls reuse the file.
+
+    `bf16_weights`: the weights rounded to bf16 (computed in fp32), the query-side twin of torch-bf16: its
+    vectors sit closer to that runtime's than plain fp32 ones (mean cosine 0.99998 against 0.99996), close
+    enough that every bundled eval figure is the same whichever of the two embeds the questions."""
     model_dir = packaged_model_path()
     tag = _weights_digest(model_dir)
-    target = cache_dir / f"minilm-{tag}{'-int8' if quantized else ''}.onnx"
+    if bf16_weights and quantized:
+        raise ValueError("bf16 weights and int8 quantisation are two different graphs")
+    target = cache_dir / f"minilm-{tag}{'-int8' if quantized else ''}{'-bf16w' if bf16_weights else ''}.onnx"
     if target.exists():
         return target
     fp32 = cache_dir / f"minilm-{tag}.onnx"
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        if not fp32.exists():
+        if bf16_weights:
+            _export(model_dir, target, bf16_weights=True)
+        elif not fp32.exists():
             _export(model_dir, fp32)
         if quantized:
             from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -232,7 +377,7 @@ def ensure_onnx_model(cache_dir: Path, quantized: bool) -> Path:
     return target
 
 
-def _export(model_dir: Path, target: Path) -> None:
+def _export(model_dir: Path, target: Path, bf16_weights: bool = False) -> None:
     import warnings
 
     import torch
@@ -253,6 +398,10 @@ def _export(model_dir: Path, target: Path) -> None:
 
     hf_logging.disable_progress_bar()  # a one-off export must not draw bars over the CLI's own output
     model = AutoModel.from_pretrained(str(model_dir)).eval()
+    if bf16_weights:
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.copy_(parameter.to(torch.bfloat16).float())
     dummy = torch.ones((1, 8), dtype=torch.long)
     names = ["input_ids", "attention_mask", "token_type_ids"]
     tmp = target.with_suffix(f".{os.getpid()}.tmp")

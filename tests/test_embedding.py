@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ingest.chunking import chunk_segments
-from ingest.embedding import MODEL_THREADS, LocalEmbedder, native_bf16, resolve_backend
+from ingest.embedding import MODEL_THREADS, LocalEmbedder, ModelCacheError, native_bf16, resolve_backend
 from ingest.sources import parse_file
 from tests.conftest import NOTES
 
@@ -64,11 +64,78 @@ def test_int8_vectors_are_close_but_get_their_own_index(texts: list[str], refere
     assert cosine.min() < 0.999, "if int8 were this faithful it could share the fp32 index"
 
 
-def test_auto_picks_bf16_only_where_the_cpu_has_it() -> None:
+def test_auto_picks_bf16_only_where_the_cpu_has_it(tmp_path: Path) -> None:
+    import torch
+
+    # Read from the CPU flags (no torch import); on this machine it must agree with torch's own check.
+    assert native_bf16() == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile\n")
+    assert native_bf16(cpuinfo)
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw\n")
+    assert not native_bf16(cpuinfo)
+    cpuinfo.write_text("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n")
+    assert native_bf16(cpuinfo)
+    assert not native_bf16(tmp_path / "missing")
     assert resolve_backend("auto") == ("torch-bf16" if native_bf16() else "torch")
     assert LocalEmbedder("auto").backend in {"torch", "torch-bf16"}
     with pytest.raises(ValueError, match="unknown embedding backend 'gpu'"):
         LocalEmbedder("gpu")
+
+
+def test_auto_answers_queries_on_onnx_with_the_documents_weights(texts: list[str], cache_dir: Path) -> None:
+    """`auto` embeds documents with torch and queries with onnxruntime; explicit backends do both themselves."""
+    documents = LocalEmbedder("auto", cache_dir=cache_dir)
+    queries = documents.for_queries()
+    assert queries is documents.for_queries(), "one query runtime per embedder"
+    assert queries.backend == "onnx"
+    assert queries.model_id == documents.model_id
+    for backend in ("torch", "onnx"):
+        explicit = LocalEmbedder(backend, cache_dir=cache_dir)
+        assert explicit.for_queries() is explicit
+    got, want = queries.encode(texts), documents.encode(texts)
+    assert queries._impl is not None, "onnxruntime ran them"
+    assert documents._impl is not None, "torch ran these"
+    assert ((got * want).sum(axis=1)).min() >= 0.9999
+    if documents.backend == "torch-bf16":  # the graph carries the bf16-rounded weights the documents runtime uses
+        plain = LocalEmbedder("onnx", cache_dir=cache_dir).encode(texts)
+        assert ((got * want).sum(axis=1)).mean() > ((plain * want).sum(axis=1)).mean()
+
+
+def test_queries_fall_back_to_the_documents_runtime_when_the_cache_cannot_be_written(
+    texts: list[str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    documents = LocalEmbedder("auto", cache_dir=blocker / "coach")
+    vectors = documents.for_queries().encode(texts[:3])
+    assert documents.for_queries()._handover is documents
+    assert np.allclose(vectors, documents.encode(texts[:3]), atol=1e-6)
+    with pytest.raises(ModelCacheError, match="COACH_CACHE_DIR"):  # an explicit onnx has no runtime to fall back to
+        LocalEmbedder("onnx", cache_dir=blocker / "coach").encode(texts[:1])
+
+
+def test_query_vectors_are_kept_between_processes(texts: list[str], cache_dir: Path, tmp_path: Path) -> None:
+    """A later process gets the texts it embedded before from the memo, without running the model."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for graph in cache_dir.glob("minilm-*.onnx"):  # the session's export, not a second one
+        (cache / graph.name).symlink_to(graph)
+    first = LocalEmbedder("auto", cache_dir=cache).for_queries().encode(texts[:5])
+    later = LocalEmbedder("auto", cache_dir=cache).for_queries()
+
+    def refuse(batch: list[str]) -> np.ndarray:
+        raise AssertionError(f"embedded again: {batch[:1]}")
+
+    later.encode(["load the model"])
+    later._embed = refuse  # type: ignore[method-assign]
+    assert np.array_equal(later.encode(texts[:5]), first)
+    assert np.array_equal(later.encode([texts[2], texts[0], texts[2]]), first[[2, 0, 2]])
+
+    memo = next(cache.glob("*-vectors.sqlite"))
+    memo.write_bytes(b"not a database" * 100)  # damaged: ignored, the model embeds again
+    fresh = LocalEmbedder("auto", cache_dir=cache).for_queries()
+    assert np.allclose(fresh.encode(texts[:5]), first, atol=1e-5)
 
 
 def test_langchain_interface_returns_plain_floats(cache_dir: Path) -> None:
