@@ -13,12 +13,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
+# Imports are deferred to the commands that need them: `coach ask` and `coach retrieve` start in well under a
+# second, without torch, LangChain's chat models, Gradio or rich's tables (tests/test_fast_cli.py).
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from coach.api import Coach
     from ingest.pipeline import Progress
-    from ingest.report import IngestReport
+    from ingest.report import FileResult, IngestReport
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Career coaching grounded in cited sources.")
 out = Console()
@@ -83,16 +87,19 @@ def _open(store: Path | None, show_progress: bool = True, answering: bool = True
     return coach
 
 
-def _report_table(report: IngestReport) -> Table:
+def _report_table(report: IngestReport, files: list[FileResult] | None = None) -> Table:
+    """The report as a table: a row per file in `files` (default: all of them), then the totals."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="Ingestion", show_lines=False)
     for col in ("file", "status", "added", "unchanged", "removed", "note"):
         table.add_column(col, overflow="fold")
-    for f in report.files:
-        note = f.message or ("; ".join(f.warnings[:2]) + (" …" if len(f.warnings) > 2 else ""))
+    for f in report.files if files is None else files:
         style = {"error": "red", "skipped": "yellow", "duplicate": "yellow", "removed": "magenta"}.get(f.status, "")
-        table.add_row(
-            _short(f.path), f"[{style}]{f.status}[/]" if style else f.status, str(f.chunks_added),
-            str(f.chunks_unchanged), str(f.chunks_removed), note,
+        table.add_row(  # names and notes come from files: Text, never markup
+            Text(_short(f.path)), Text(f.status, style=style), str(f.chunks_added),
+            str(f.chunks_unchanged), str(f.chunks_removed), Text(_note_of(f)),
         )  # fmt: skip
     table.add_section()
     errors = len(report.errors)
@@ -101,6 +108,36 @@ def _report_table(report: IngestReport) -> Table:
         str(report.chunks_unchanged), str(report.chunks_removed), f"{report.seconds:.1f} s",
     )  # fmt: skip
     return table
+
+
+def _print_report(report: IngestReport, verbose: bool) -> None:
+    """Totals and the files that changed or failed (every file with `verbose`). A table on a terminal; one line
+    per file otherwise, so a log of a 303-file run stays as long as what happened in it."""
+    files = report.files if verbose else [f for f in report.files if f.status != "unchanged"]
+    if out.is_terminal:
+        out.print(_report_table(report, files))
+    else:
+        for f in files:
+            out.print(_file_line(f), markup=False, highlight=False, soft_wrap=True)
+        out.print(
+            f"{len(report.files)} file(s), {len(report.errors)} error(s); chunks: {report.chunks_added} added, "
+            f"{report.chunks_unchanged} unchanged, {report.chunks_removed} removed; {report.seconds:.1f} s",
+            highlight=False,
+        )
+    hidden = len(report.files) - len(files)
+    if hidden:
+        out.print(f"{hidden} unchanged file(s) not listed (--verbose lists every file)", highlight=False)
+
+
+def _file_line(f: FileResult) -> str:
+    counts = [f"{n} {what}" for n, what in ((f.chunks_added, "added"), (f.chunks_unchanged, "unchanged"),
+              (f.chunks_removed, "removed")) if n]  # fmt: skip
+    note = _note_of(f)
+    return f"{f.status:<9} {_short(f.path)}: {', '.join(counts) or 'no chunks'}" + (f" — {note}" if note else "")
+
+
+def _note_of(f: FileResult) -> str:
+    return f.message or ("; ".join(f.warnings[:2]) + (" …" if len(f.warnings) > 2 else ""))
 
 
 def _short(path: str) -> str:
@@ -113,11 +150,14 @@ def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: the bundled corpus).")] = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List every file, unchanged ones too (--json always does).")
+    ] = False,
 ) -> None:
     """Add or update sources in the index. Unchanged files cost nothing; errors never lose stored data.
 
-    Exits 0 when every file was read, 1 when any failed (the others are still ingested; the table says why),
-    2 on a usage error."""
+    Prints the totals and the files that changed or failed. Exits 0 when every file was read, 1 when any failed
+    (the others are still ingested; the report says why), 2 on a usage error."""
     coach = _open(store, show_progress=not as_json, answering=False)
     targets = paths or [coach.settings.data_dir]
     with _progress("Ingesting", not as_json and err.is_terminal) as progress:
@@ -125,7 +165,7 @@ def ingest(
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:
-        out.print(_report_table(report))
+        _print_report(report, verbose)
     raise typer.Exit(1 if report.errors else 0)
 
 
@@ -180,7 +220,7 @@ def retrieve(
 def ask(
     question: Annotated[str, typer.Argument(help="Your situation or question.")],
     history: Annotated[
-        Path | None, typer.Option("--history", help="JSON file: [[role, text], …] or [{role, content}, …].")
+        Path | None, typer.Option("--history", help=escape("JSON file: [[role, text], …] or [{role, content}, …]."))
     ] = None,
     level: Annotated[str, typer.Option(help="Your level or role, e.g. 'senior manager'.")] = "",
     goal: Annotated[str, typer.Option(help="What you want, e.g. 'get promoted to director'.")] = "",
@@ -331,6 +371,8 @@ def eval_(
         data = {r.name: r.metrics for r in results}
         out.print_json(json.dumps({"suites": data, "report": str(folder), "gate_failures": failures}))
     else:
+        from rich.table import Table
+
         for r in results:
             table = Table(title=r.name, show_header=False)
             for metric, value in r.metrics.items():
