@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coach import snapshot_cache
 from coach.advisor import Advisor, AnswerEvent
 from coach.conversation import Situation
 from coach.frameworks import FrameworkIndex
 from coach.index import ensure_ready, ingest_as_writer, make_embedder, open_store
-from coach.plan_book import PlanBook
-from coach.profile_store import LOCAL, Profile, ProfileStore, with_profile
 from coach.retrieval import Retriever
 from coach.settings import Settings
 from coach.types import Answer, Passage
@@ -21,6 +19,10 @@ from ingest.locking import Notify
 from ingest.pipeline import Progress
 from ingest.report import IngestReport
 from ingest.store import ChunkStore
+
+if TYPE_CHECKING:  # profiles and plans load SQLAlchemy (~0.3 s): imported when first used, not by every `coach`
+    from coach.plan_book import PlanBook
+    from coach.profile_store import Profile, ProfileStore
 
 
 class Coach:
@@ -53,6 +55,8 @@ class Coach:
     def profiles(self) -> ProfileStore:
         """Saved profiles (opt-in), per owner; the database is opened on first use, created on first save."""
         if self._profiles is None:
+            from coach.profile_store import ProfileStore
+
             self._profiles = ProfileStore.from_settings(self.settings)
         return self._profiles
 
@@ -60,11 +64,15 @@ class Coach:
     def plan(self) -> PlanBook:
         """Plans, per owner: cited steps added from answers, their status, the check-in, exports."""
         if self._plan is None:
+            from coach.plan_book import PlanBook
+
             self._plan = PlanBook(self.profiles, self.frameworks, self._ask_for)
         return self._plan
 
-    def _ask_for(self, message: str, owner: str = LOCAL) -> Answer:
-        return self.ask(message, profile=self.profiles.profile(owner))
+    def _ask_for(self, message: str, owner: str | None = None) -> Answer:
+        from coach.profile_store import LOCAL
+
+        return self.ask(message, profile=self.profiles.profile(owner or LOCAL))
 
     @classmethod
     def open(
@@ -135,4 +143,8 @@ def _situation(
     value: Situation | Mapping[str, Any] | None, profile: Profile | Mapping[str, Any] | None = None
 ) -> Situation | None:
     given = value if isinstance(value, Situation) or value is None else Situation.from_mapping(value)
+    if profile is None:
+        return given
+    from coach.profile_store import with_profile
+
     return with_profile(given, profile)

@@ -1,4 +1,4 @@
-"""Local sentence embeddings behind LangChain's `Embeddings` interface.
+"""Local sentence embeddings with LangChain's `Embeddings` interface (embed_documents / embed_query).
 
 Runtimes for the same packaged all-MiniLM-L6-v2 weights:
 - "torch": sentence-transformers in fp32, the reference.
@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -87,8 +86,12 @@ def _offline() -> None:
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
-class LocalEmbedder(Embeddings):
-    """Normalised 384-d vectors; `model_id` names the model and vector family for the index manifest."""
+class LocalEmbedder:
+    """Normalised 384-d vectors; `model_id` names the model and vector family for the index manifest.
+
+    It has the two methods of LangChain's `Embeddings` (LangChain vector stores take it as one) without
+    subclassing it: importing that class pulls LangChain's runnables, callbacks and messages, ~0.2 s of every
+    `coach` process that never uses them."""
 
     def __init__(self, backend: str = "auto", batch_size: int = 32, cache_dir: Path | None = None) -> None:
         self.backend = resolve_backend(backend)
