@@ -46,11 +46,13 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.strip()]
 
 
-def coach_cli(*args: str, store: Path, cache: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """`coach …` with the store given through COACH_STORE_DIR, as a configured user runs it."""
+def coach_cli(
+    *args: str, store: Path, cache: Path, timeout: float = 600, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`coach …` with the store given through COACH_STORE_DIR (and any other `env`), as a configured user runs it."""
     return subprocess.run(
         [sys.executable, "-m", "coach.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-        env=cli_env(cache, COACH_STORE_DIR=str(store)),
+        env=cli_env(cache, COACH_STORE_DIR=str(store), **env),
     )  # fmt: skip
 
 

@@ -67,15 +67,10 @@ def test_unreachable_llm_endpoint_falls_back_and_says_so(tmp_path: Path, cache_d
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    import os
-
-    os.environ["COACH_LLM"] = "openai"
-    os.environ["COACH_OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
-    try:
-        res = _coach("ask", "How do I get past senior manager?", "--json", store=tmp_path / "store", cache=cache_dir)
-    finally:
-        os.environ.pop("COACH_LLM")
-        os.environ.pop("COACH_OPENAI_BASE_URL")
+    res = _coach(
+        "ask", "How do I get past senior manager?", "--json", store=tmp_path / "store", cache=cache_dir,
+        COACH_LLM="openai", COACH_OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1",
+    )  # fmt: skip
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["backend"] == "offline"

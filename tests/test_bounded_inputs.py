@@ -69,7 +69,7 @@ def test_the_chat_api_answers_a_message_with_a_lone_surrogate(bundled) -> None: 
     demo, url = ui.serve(bundled, host="127.0.0.1", port=free_port(), block=False, quiet=True, warm=False)
     try:
         # gradio_client cannot even encode a lone surrogate; a hand-written client sends it as a JSON escape.
-        body = json.dumps({"data": [SENIOR + " \ud83d", [], "", "", ""]}).encode()
+        body = json.dumps({"data": [SENIOR + " \ud83d", [], "", "", "", ""]}).encode()  # message, history, intake
         assert b"\\ud83d" in body
         request = urllib.request.Request(f"{url}gradio_api/call/chat", body, {"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as response:

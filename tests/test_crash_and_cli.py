@@ -92,7 +92,7 @@ def test_cli_retrieve_json_and_ingest_summary(tmp_path: Path, cache_dir: Path) -
     assert any("senior manager" in p["text"].lower() for p in data["passages"])
 
     bad = tmp_path / "bad.md"
-    bad.write_bytes(b"\xff\xfe\x00")
+    bad.write_bytes(b"PK\x03\x04\x00\x00 a zip archive renamed .md")
     res = _coach("ingest", str(NOTES.parent), str(bad), "--json", store=store, cache=cache_dir)
     assert res.returncode == 1, "a file that failed makes the run fail, though the others were ingested"
     summary = json.loads(res.stdout)
