@@ -318,7 +318,11 @@ def connect_copy(store_dir: str) -> tuple[Any, Path]:
 
     copy = Path(tempfile.mkdtemp(prefix="coach-readonly-copy-"))
     atexit.register(shutil.rmtree, copy, True)
-    shutil.copytree(Path(store_dir).expanduser(), copy / "store", ignore=shutil.ignore_patterns(".coach-*"))
+    # copyfile, not copy2: the copy must be writable by us even when the originals' modes say read-only
+    shutil.copytree(Path(store_dir).expanduser(), copy / "store", ignore=shutil.ignore_patterns(".coach-*"),
+                    copy_function=shutil.copyfile)  # fmt: skip
+    for folder in [copy / "store", *(p for p in (copy / "store").rglob("*") if p.is_dir())]:
+        folder.chmod(0o700)
     settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     return chromadb.PersistentClient(path=str(copy / "store"), settings=settings), copy / "store"
 
