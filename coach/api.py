@@ -41,11 +41,11 @@ class Coach:
         self.llm = llm
         # A local store's retriever snapshot is cached between processes; server-mode replicas keep nothing on disk.
         snapshots = None if settings.chroma_url else snapshot_cache.root_for(settings.cache_dir, settings.store_dir)
-        # Questions run on the embedder's query runtime (no torch import for `auto`, see LocalEmbedder.for_queries);
+        # Questions run on the embedder's query runtime (no torch import for `auto`, see LocalEmbedder.for_queries),
+        # the stored frameworks on the same runtime with their vectors kept between processes (for_sources);
         # `embedder` itself embeds what is ingested.
-        queries = embedder.for_queries()
-        self.retriever = Retriever(store, queries, snapshot_dir=snapshots)
-        self.frameworks = FrameworkIndex(store, queries)
+        self.retriever = Retriever(store, embedder.for_queries(), snapshot_dir=snapshots)
+        self.frameworks = FrameworkIndex(store, embedder.for_sources())
         self.advisor = Advisor(self.retriever, self.frameworks, settings, llm)
         self.startup_report: IngestReport | None = None
         self._profiles: ProfileStore | None = None

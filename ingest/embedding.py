@@ -13,7 +13,8 @@ Runtimes for the same packaged all-MiniLM-L6-v2 weights:
   query-time texts (`for_queries`) on onnxruntime with the weights the documents runtime uses (rounded to
   bf16 where it is torch-bf16), so a `coach ask` never imports torch: about 5 s of CPU saved per process.
   The graph is exported once, with torch, into the cache folder; where it cannot be written, queries run on
-  the documents runtime.
+  the documents runtime. Texts from the sources (`for_sources`: the stored frameworks) keep their vectors
+  between processes in a VectorMemo beside the graph; a person's words are never kept.
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ class LocalEmbedder:
         self._bf16_weights = False  # onnx only: the graph carries bf16-rounded weights (mirrors torch-bf16)
         self._fallback: LocalEmbedder | None = None  # a query runtime's stand-in when its export cannot be written
         self._handover: LocalEmbedder | None = None  # set once that happened
-        self._remember = False  # keep vectors between processes (the query runtime of `auto`, see VectorMemo)
+        self._sources: LocalEmbedder | None = None
+        self._recalls: LocalEmbedder | None = None  # for_sources views: the runtime that embeds what the memo lacks
         self._memo: VectorMemo | None = None
 
     def for_queries(self) -> LocalEmbedder:
@@ -121,9 +123,23 @@ class LocalEmbedder:
                 queries = LocalEmbedder("onnx", self.batch_size, self.cache_dir)
                 queries._bf16_weights = self.backend == "torch-bf16"
                 queries._fallback = self
-                queries._remember = True
                 self._queries = queries
             return self._queries
+
+    def for_sources(self) -> LocalEmbedder:
+        """The query runtime for texts taken from the sources (the stored frameworks), their vectors kept between
+        processes (VectorMemo): every `coach ask` embedded the same framework texts again (62 for the bundled
+        notes, ~1 s of CPU here). Only source texts go here, never a person's words: those are written nowhere.
+        Itself for explicit backends."""
+        queries = self.for_queries()
+        if queries is self:
+            return self
+        with self._lock:
+            if self._sources is None:
+                view = LocalEmbedder("onnx", self.batch_size, self.cache_dir)
+                view._recalls = queries
+                self._sources = view
+            return self._sources
 
     @property
     def model_id(self) -> str:
@@ -146,11 +162,28 @@ class LocalEmbedder:
         MODEL_THREADS long-lived threads: the state is bounded, and two calls still overlap."""
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
+        if self._recalls is not None:
+            return self._recall(list(texts), self._recalls)
         with self._lock:
             if self._worker is None:
                 self._worker = ThreadPoolExecutor(max_workers=MODEL_THREADS, thread_name_prefix="coach-embed")
             worker = self._worker
         return worker.submit(self._encode_here, list(texts)).result()
+
+    def _recall(self, texts: list[str], runtime: LocalEmbedder) -> np.ndarray:
+        """Vectors from the memo; what it lacks, from `runtime` (then kept)."""
+        with self._lock:
+            if self._memo is None:
+                graph = onnx_model_path(self.cache_dir, quantized=False, bf16_weights=runtime._bf16_weights)
+                self._memo = VectorMemo(graph.with_name(f"{graph.stem}-vectors.sqlite"))
+            memo = self._memo
+        known = memo.get(texts)
+        todo = [t for t in dict.fromkeys(texts) if t not in known]
+        if todo:
+            fresh = runtime.encode(todo)
+            known.update(zip(todo, fresh, strict=True))
+            memo.put(todo, fresh)
+        return np.stack([known[t] for t in texts])
 
     def _encode_here(self, texts: list[str]) -> np.ndarray:
         if self._handover is not None:
@@ -163,17 +196,6 @@ class LocalEmbedder:
             log.warning("query embeddings run on %s instead: %s", self._fallback.backend, exc)
             self._handover = self._fallback
             return self._fallback._encode_here(texts)
-        memo = self._memo
-        known = memo.get(texts) if memo else {}
-        todo = [t for t in dict.fromkeys(texts) if t not in known]
-        if todo:
-            fresh = self._embed(todo)
-            known.update(zip(todo, fresh, strict=True))
-            if memo:
-                memo.put(todo, fresh)
-        return np.stack([known[t] for t in texts])
-
-    def _embed(self, texts: list[str]) -> np.ndarray:
         batch_vectors = self._torch_batch if self.backend.startswith("torch") else self._onnx_batch
         # Longest first, so each batch pads to similar lengths (as sentence-transformers does).
         order = np.argsort([-len(t) for t in texts], kind="stable")
@@ -216,8 +238,6 @@ class LocalEmbedder:
             tokenizer.enable_truncation(MAX_SEQ_TOKENS)
             tokenizer.enable_padding()
             self._tokenizer = tokenizer
-            if self._remember:
-                self._memo = VectorMemo(model_file.with_name(f"{model_file.stem}-vectors.sqlite"))
 
     def _torch_batch(self, batch: list[str]) -> np.ndarray:
         """One batch in one of a few fixed shapes: lengths padded to a multiple of PAD_TOKENS_TO, the batch size
@@ -257,10 +277,9 @@ class LocalEmbedder:
 class VectorMemo:
     """Vectors of texts embedded before, kept between processes in one SQLite file beside the graph.
 
-    Every `coach ask` embeds the stored frameworks (62 texts for the bundled notes, far more for a corpus) and
-    its passages' sentences: the same texts in every process, about 1 s of CPU per process here. The texts come
-    back from here instead. Keyed by a hash of the text, per graph file (a new model or export is a new file);
-    the oldest rows go past MEMO_ROWS. Anything unreadable or unwritable turns the memo off for the process."""
+    For source texts only (LocalEmbedder.for_sources). Keyed by a hash of the text, per graph file (a new model
+    or export is a new file); the oldest rows go past MEMO_ROWS. Anything unreadable or unwritable turns the
+    memo off for the process."""
 
     def __init__(self, path: Path, max_rows: int = MEMO_ROWS) -> None:
         self.path = path
@@ -342,6 +361,15 @@ def _weights_digest(model_dir: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+def onnx_model_path(cache_dir: Path, quantized: bool, bf16_weights: bool = False) -> Path:
+    """Where the exported graph of the packaged weights lives (named by a digest of them, so a new model is a new
+    file)."""
+    if bf16_weights and quantized:
+        raise ValueError("bf16 weights and int8 quantisation are two different graphs")
+    tag = _weights_digest(packaged_model_path())
+    return cache_dir / f"minilm-{tag}{'-int8' if quantized else ''}{'-bf16w' if bf16_weights else ''}.onnx"
+
+
 def ensure_onnx_model(cache_dir: Path, quantized: bool, bf16_weights: bool = False) -> Path:
     """Export (and optionally quantise) the packaged model once; later calls reuse the file.
 
@@ -349,13 +377,10 @@ def ensure_onnx_model(cache_dir: Path, quantized: bool, bf16_weights: bool = Fal
     vectors sit closer to that runtime's than plain fp32 ones (mean cosine 0.99998 against 0.99996), close
     enough that every bundled eval figure is the same whichever of the two embeds the questions."""
     model_dir = packaged_model_path()
-    tag = _weights_digest(model_dir)
-    if bf16_weights and quantized:
-        raise ValueError("bf16 weights and int8 quantisation are two different graphs")
-    target = cache_dir / f"minilm-{tag}{'-int8' if quantized else ''}{'-bf16w' if bf16_weights else ''}.onnx"
+    target = onnx_model_path(cache_dir, quantized, bf16_weights)
     if target.exists():
         return target
-    fp32 = cache_dir / f"minilm-{tag}.onnx"
+    fp32 = onnx_model_path(cache_dir, quantized=False)
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from ingest.chunking import chunk_segments
-from ingest.embedding import MODEL_THREADS, LocalEmbedder, ModelCacheError, native_bf16, resolve_backend
+from ingest.embedding import (
+    MODEL_THREADS,
+    LocalEmbedder,
+    ModelCacheError,
+    VectorMemo,
+    native_bf16,
+    resolve_backend,
+)
 from ingest.sources import parse_file
 from tests.conftest import NOTES
 
@@ -115,37 +122,37 @@ def test_queries_fall_back_to_the_documents_runtime_when_the_cache_cannot_be_wri
         LocalEmbedder("onnx", cache_dir=blocker / "coach").encode(texts[:1])
 
 
-def test_query_vectors_are_kept_between_processes(texts: list[str], cache_dir: Path, tmp_path: Path) -> None:
-    """A later process gets the texts it embedded before from the memo, without running the model."""
+def test_source_vectors_are_kept_between_processes_and_a_persons_words_never(
+    texts: list[str], cache_dir: Path, tmp_path: Path
+) -> None:
+    """A later process gets the source texts it embedded before from the memo, without running the model; a
+    question embedded for retrieval is written nowhere."""
     cache = tmp_path / "cache"
     cache.mkdir()
     for graph in cache_dir.glob("minilm-*.onnx"):  # the session's export, not a second one
         (cache / graph.name).symlink_to(graph)
-    first = LocalEmbedder("auto", cache_dir=cache).for_queries().encode(texts[:5])
-    later = LocalEmbedder("auto", cache_dir=cache).for_queries()
+    first_process = LocalEmbedder("auto", cache_dir=cache)
+    first = first_process.for_sources().encode(texts[:5])
+    assert np.allclose(first, first_process.for_queries().encode(texts[:5]), atol=1e-5)
+    question = "My manager never talks about my growth: what now?"
+    first_process.for_queries().encode([question])
+
+    later = LocalEmbedder("auto", cache_dir=cache)
 
     def refuse(batch: list[str]) -> np.ndarray:
         raise AssertionError(f"embedded again: {batch[:1]}")
 
-    later.encode(["load the model"])
-    later._embed = refuse  # type: ignore[method-assign]
-    assert np.array_equal(later.encode(texts[:5]), first)
-    assert np.array_equal(later.encode([texts[2], texts[0], texts[2]]), first[[2, 0, 2]])
+    later.for_queries().encode = refuse  # type: ignore[method-assign]
+    assert np.array_equal(later.for_sources().encode(texts[:5]), first)
+    assert np.array_equal(later.for_sources().encode([texts[2], texts[0], texts[2]]), first[[2, 0, 2]])
+    (memo_file,) = cache.glob("*-vectors.sqlite")
+    assert VectorMemo(memo_file).get([question, texts[0]]).keys() == {texts[0]}, "the question was kept"
 
-    memo = next(cache.glob("*-vectors.sqlite"))
-    memo.write_bytes(b"not a database" * 100)  # damaged: ignored, the model embeds again
-    fresh = LocalEmbedder("auto", cache_dir=cache).for_queries()
-    assert np.allclose(fresh.encode(texts[:5]), first, atol=1e-5)
-
-
-def test_langchain_interface_returns_plain_floats(cache_dir: Path) -> None:
-    embedder = LocalEmbedder("auto", cache_dir=cache_dir)
-    docs = embedder.embed_documents(["Ask your boss how you can help.", "A cup of coffee costs $4."])
-    query = embedder.embed_query("Ask your boss how you can help.")
-    assert len(docs) == 2
-    assert all(isinstance(x, float) for x in query)
-    assert float(np.dot(docs[0], query)) == pytest.approx(1.0, abs=1e-4)
-    assert float(np.dot(docs[1], query)) < 0.5
+    memo_file.write_bytes(b"not a database" * 100)  # damaged: ignored, the model embeds again
+    fresh = LocalEmbedder("auto", cache_dir=cache)
+    assert np.allclose(fresh.for_sources().encode(texts[:5]), first, atol=1e-5)
+    explicit = LocalEmbedder("torch")
+    assert explicit.for_sources() is explicit, "explicit backends keep nothing between processes"
 
 
 def test_torch_sees_few_input_shapes_and_padding_changes_no_vector(texts: list[str]) -> None:

@@ -4,6 +4,7 @@ what the command line prints reads as written (ingest reports, help texts). Spee
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from coach.retrieval import Retriever
 from ingest.chunking import chunk_segments
+from ingest.embedding import VectorMemo
 from ingest.pipeline import chunk_id
 from ingest.sources import parse_file
 from tests.conftest import NOTES, ROOT
@@ -75,6 +77,11 @@ def test_answering_never_imports_the_model_runtime(
     loaded = [m for m in child["modules"] if any(m == a or m.startswith(a + ".") for a in AVOIDABLE)]
     assert not loaded, f"`coach {args[0]}` imported {sorted({m.split('.')[0] for m in loaded})}"
     assert "onnxruntime" in child["modules"], "the question was embedded by the query runtime"
+    if args[0] == "ask":  # the stored frameworks' vectors are kept for the next process; the question is not
+        (memo,) = cache_dir.glob("*-vectors.sqlite")
+        assert VectorMemo(memo).get([args[1]]) == {}
+        with sqlite3.connect(memo) as db:
+            assert db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] >= 20
     if "--json" in args:
         data = json.loads(stdout)
         assert data["passages"] if args[0] == "retrieve" else data["citations"]
