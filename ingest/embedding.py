@@ -112,7 +112,7 @@ class LocalEmbedder:
         self._memo: VectorMemo | None = None
 
     def for_queries(self) -> LocalEmbedder:
-        """The embedder for query-time texts (questions, passage sentences, frameworks): itself, except for
+        """The embedder for query-time texts (questions, passage sentences, claims): itself, except for
         `auto`, whose queries run on onnxruntime with the same weights as its documents, so a process that
         only answers never imports torch. Its vectors match the documents runtime's to cosine >= 0.9999
         (tests/test_fast_cli.py checks them against a stored index). One instance per embedder."""
