@@ -38,7 +38,7 @@ StoreOpt = Annotated[Path | None, typer.Option("--store", help="Store directory 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     import logging
     import warnings
 
@@ -71,7 +71,7 @@ def _progress(label: str, enabled: bool) -> Iterator[Progress | None]:
         yield update
 
 
-def _open(store: Path | None, show_progress: bool = True, answering: bool = True) -> Coach:
+def open_coach(store: Path | None, show_progress: bool = True, answering: bool = True) -> Coach:
     from coach.api import Coach
 
     with _progress("Building the index", show_progress and err.is_terminal) as progress:
@@ -158,7 +158,7 @@ def ingest(
 
     Prints the totals and the files that changed or failed. Exits 0 when every file was read, 1 when any failed
     (the others are still ingested; the report says why), 2 on a usage error."""
-    coach = _open(store, show_progress=not as_json, answering=False)
+    coach = open_coach(store, show_progress=not as_json, answering=False)
     targets = paths or [coach.settings.data_dir]
     with _progress("Ingesting", not as_json and err.is_terminal) as progress:
         report = coach.ingest(targets, progress=progress, notify=_note)
@@ -201,8 +201,8 @@ def retrieve(
 ) -> None:
     """Show the passages the coach would ground an answer in."""
     if not query.strip():
-        _fail("the query is empty: say what you are looking for")
-    coach = _open(store, show_progress=not as_json)
+        fail("the query is empty: say what you are looking for")
+    coach = open_coach(store, show_progress=not as_json)
     hits = coach.retrieve(query[: coach.settings.max_question_chars], k=k, mode=mode.value)
     if as_json:
         out.print_json(json.dumps({"query": query, "passages": [h.to_dict() for h in hits]}))
@@ -233,9 +233,9 @@ def ask(
     from coach.guard import QuestionError
 
     if not question.strip():
-        _fail("the question is empty: describe your situation or ask something")
+        fail("the question is empty: describe your situation or ask something")
     turns = _read_history(history) if history else []
-    coach = _open(store, show_progress=not as_json)
+    coach = open_coach(store, show_progress=not as_json)
     from coach.profile_store import LOCAL, with_profile
 
     # a saved profile (coach profile save) fills the options left empty
@@ -243,12 +243,12 @@ def ask(
     try:
         answer = _answer(coach, question, turns, situation, live=not as_json and out.is_terminal)
     except QuestionError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if as_json:
         out.print_json(json.dumps({"question": question, **answer.to_dict()}))
         return
-    _print_answer(answer)
+    print_answer(answer)
 
 
 def _answer(coach: Coach, question: str, turns: list[Any], situation: Any, live: bool) -> Any:
@@ -269,7 +269,7 @@ def _answer(coach: Coach, question: str, turns: list[Any], situation: Any, live:
     return final
 
 
-def _print_answer(answer: Any) -> None:
+def print_answer(answer: Any) -> None:
     from rich.markdown import Markdown
 
     for notice in answer.notices:
@@ -295,14 +295,14 @@ def serve(
     store: StoreOpt = None,
 ) -> None:
     """Start the web app (chat with cited sources) and print its URL. Ctrl+C stops it."""
-    coach = _open(store)
+    coach = open_coach(store)
     from coach import ui
 
     try:
         ui.serve(coach, host=host, port=port)
     except OSError as exc:  # Gradio reports a taken port as OSError("Cannot find empty port …")
         why = "the port is in use" if "empty port" in str(exc) else str(exc)
-        _fail(f"cannot listen on {host}:{port}: {why}; pick another with --port")
+        fail(f"cannot listen on {host}:{port}: {why}; pick another with --port")
 
 
 @app.command("mcp")
@@ -317,73 +317,8 @@ def mcp_(
     from coach import mcp_server
 
     with mcp_server.stdout_to_stderr():
-        coach = _open(store)
+        coach = open_coach(store)
     mcp_server.serve(mcp_server.build_server(coach), http=http, host=host, port=port)
-
-
-@app.command("eval")
-def eval_(
-    suites: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="retrieval, citations, answers, coaching, conversations, latency, corpus (default: all but corpus)."
-        ),
-    ] = None,
-    split: Annotated[str | None, typer.Option(help="Only the dev or test split.")] = None,
-    corpus_store: Annotated[
-        Path | None, typer.Option(help="A store holding the 303 transcripts, for the corpus suite.")
-    ] = None,
-    no_langchain: Annotated[bool, typer.Option("--no-langchain", help="Skip the plain LangChain baseline.")] = False,
-    gate: Annotated[bool, typer.Option("--gate", help="Exit 1 when a metric falls below its CI floor.")] = False,
-    save_baseline: Annotated[bool, typer.Option(help="Also save this run as the baseline for deltas.")] = False,
-    llm_judge: Annotated[
-        bool, typer.Option("--llm-judge", help="Also grade citations with the configured COACH_LLM (optional).")
-    ] = False,
-    store: StoreOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Run the offline eval suites; print a summary and write evals/reports/<timestamp>/."""
-    from evals import gate as ci_gate
-    from evals import runner
-
-    coach = _open(store, show_progress=not as_json)
-    corpus = None
-    if corpus_store is not None:
-        from coach.api import Coach
-
-        corpus = Coach.open(settings=coach.settings.model_copy(update={"store_dir": corpus_store}))
-    names = list(suites or ([*runner.DEFAULT_SUITES, "corpus"] if corpus else runner.DEFAULT_SUITES))
-    judge = None
-    if llm_judge:
-        from coach.llm import make_llm
-
-        judge = make_llm(coach.settings)
-        if judge is None:
-            _fail("--llm-judge needs COACH_LLM=openai (or smollm2) and its settings")
-    try:
-        results = runner.run(coach, names, split, corpus, with_langchain=not no_langchain, judge=judge)
-    except ValueError as exc:
-        _fail(str(exc))
-        return
-    folder = runner.save(results, coach, split, as_baseline=save_baseline)
-    failures = ci_gate.failures(results) if gate else []
-    if as_json:
-        data = {r.name: r.metrics for r in results}
-        out.print_json(json.dumps({"suites": data, "report": str(folder), "gate_failures": failures}))
-    else:
-        from rich.table import Table
-
-        for r in results:
-            table = Table(title=r.name, show_header=False)
-            for metric, value in r.metrics.items():
-                table.add_row(metric, f"{value:.3f}" if not metric.endswith(" ms") else f"{value:.1f}")
-            for note in r.notes:
-                table.add_row(f"[dim]{note}[/]", "")
-            out.print(table)
-        out.print(f"report: {folder / 'report.md'}")
-        for f in failures:
-            err.print(f"[red]gate:[/] {f}")
-    raise typer.Exit(1 if failures else 0)
 
 
 def _add_people_commands() -> None:
@@ -397,6 +332,17 @@ def _add_people_commands() -> None:
 _add_people_commands()
 
 
+def _add_plugin_commands() -> None:
+    """Commands other packages register under the `coach.commands` entry point (`coach eval`, from evals):
+    the CLI does not import them, so `coach` depends on nothing above it."""
+    from importlib.metadata import entry_points
+
+    have = {c.name for c in app.registered_commands}
+    for plugin in entry_points(group="coach.commands"):
+        if plugin.name not in have:  # main() may run more than once in a process (tests)
+            plugin.load()(app)
+
+
 # A long conversation is tens of kilobytes; the cap keeps `--history /dev/zero` from eating all memory.
 MAX_HISTORY_BYTES = 2_000_000
 
@@ -406,19 +352,19 @@ def _read_history(path: Path) -> list[Any]:
         with path.open("rb") as fh:
             raw = fh.read(MAX_HISTORY_BYTES + 1)
     except FileNotFoundError:
-        _fail(f"--history: file not found: {path}")
+        fail(f"--history: file not found: {path}")
     except OSError as exc:
-        _fail(f"--history: cannot read {path}: {exc.strerror or exc}")
+        fail(f"--history: cannot read {path}: {exc.strerror or exc}")
     if len(raw) > MAX_HISTORY_BYTES:
-        _fail(f"--history: {path} is larger than {MAX_HISTORY_BYTES // 1_000_000} MB; keep the recent turns only")
+        fail(f"--history: {path} is larger than {MAX_HISTORY_BYTES // 1_000_000} MB; keep the recent turns only")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        _fail(f"--history: {path} is not readable JSON: {exc}")
+        fail(f"--history: {path} is not readable JSON: {exc}")
     if isinstance(data, dict):
         data = data.get("history", data.get("messages"))
     if not isinstance(data, list):
-        _fail(f"--history: {path} must hold a JSON list of [role, text] pairs")
+        fail(f"--history: {path} must hold a JSON list of [role, text] pairs")
     return data
 
 
@@ -426,14 +372,18 @@ def _note(message: str) -> None:
     err.print(f"[yellow]note:[/] {message}")
 
 
-def _fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> None:
     err.print(f"[red]error:[/] {message}")
     raise typer.Exit(code)
 
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: friendly one-line errors, never a traceback (COACH_DEBUG=1 shows it)."""
-    _quiet_libraries()
+    quiet_libraries()
+    words = sys.argv[1:] if argv is None else argv
+    built_in = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    if not words or words[0] not in built_in:  # reading entry points costs ~0.1 s: only for what may need them
+        _add_plugin_commands()
     try:
         result = app(args=argv, standalone_mode=False)
         # Without standalone mode click returns typer.Exit's code instead of raising it.

@@ -48,7 +48,7 @@ def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except ProfileError as exc:
-        _cli()._fail(str(exc))
+        _cli().fail(str(exc))
 
 
 # ---- profile -------------------------------------------------------------------------------------------
@@ -145,10 +145,10 @@ def plan_add(
 
     _guard(parse_date, remind)  # a bad date is refused before the index is opened
     if (answer is None) != (citation is None):
-        cli._fail("--answer and --citation go together: the saved answer and the number of the step's citation")
+        cli.fail("--answer and --citation go together: the saved answer and the number of the step's citation")
     if answer is None and not (step or "").strip():
-        cli._fail("say which step to add, e.g. coach plan add \"Ask your boss how you can help\"")
-    coach = cli._open(store, show_progress=False)
+        cli.fail("say which step to add, e.g. coach plan add \"Ask your boss how you can help\"")
+    coach = cli.open_coach(store, show_progress=False)
     if answer is not None and citation is not None:
         item = _guard(coach.plan.add_from_answer, _saved_answer(answer), citation, user, note, remind)
     else:
@@ -170,7 +170,7 @@ def _saved_answer(path: Path) -> Any:
             card = FrameworkCard(**{**fw, "heading_path": tuple(fw["heading_path"]), "steps": steps})
         return Answer(text=data.get("text", ""), citations=cites, framework=card, refused=bool(data.get("refused")))
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        _cli()._fail(f"--answer: {path} is not a saved `coach ask --json` answer ({exc})")
+        _cli().fail(f"--answer: {path} is not a saved `coach ask --json` answer ({exc})")
 
 
 @plan_app.command("set")
@@ -205,14 +205,14 @@ def plan_checkin(
         text = question.text if question else "No open items in your plan."
         cli.out.print_json(json.dumps({"checkin": text})) if as_json else cli.out.print(text, highlight=False)
         return
-    coach = cli._open(store, show_progress=not as_json)
+    coach = cli.open_coach(store, show_progress=not as_json)
     result = _guard(coach.plan.reply, reply, user)
     if as_json:
         data = {"outcome": str(result.outcome), "item": result.item.to_dict() if result.item else None,
                 "added": result.added.to_dict() if result.added else None, **result.answer.to_dict()}  # fmt: skip
         cli.out.print_json(json.dumps(data))
         return
-    cli._print_answer(result.answer)
+    cli.print_answer(result.answer)
 
 
 @plan_app.command("export")
@@ -231,6 +231,6 @@ def plan_export(
         write_private(markdown, to_markdown(items, date.today()).encode("utf-8"))
         write_private(ics, to_ics(items, user))
     except OSError as exc:
-        _cli()._fail(f"cannot write the export: {exc.strerror or exc} ({exc.filename})")
+        _cli().fail(f"cannot write the export: {exc.strerror or exc} ({exc.filename})")
     reminders = sum(1 for i in items if i.remind_on and i.status != "dropped")
     _cli().out.print(f"Wrote {markdown} ({len(items)} item(s)) and {ics} ({reminders} reminder(s)).")

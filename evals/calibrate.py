@@ -158,9 +158,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    from coach.cli import _quiet_libraries
+    from coach.cli import quiet_libraries
 
-    _quiet_libraries()
+    quiet_libraries()
     result = run()
     if args.json:
         print(json.dumps(result, indent=2))

@@ -53,9 +53,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 512])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    from coach.cli import _quiet_libraries
+    from coach.cli import quiet_libraries
 
-    _quiet_libraries()
+    quiet_libraries()
     rows = measure(args.sizes)
     if args.json:
         print(json.dumps(rows, indent=2))
