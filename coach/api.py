@@ -16,13 +16,13 @@ from coach.settings import Settings
 from coach.types import Answer, Passage
 from ingest.embedding import LocalEmbedder
 from ingest.locking import Notify
-from ingest.pipeline import Progress
 from ingest.report import IngestReport
 from ingest.store import ChunkStore
 
 if TYPE_CHECKING:  # profiles and plans load SQLAlchemy (~0.3 s): imported when first used, not by every `coach`
     from coach.plan_book import PlanBook
     from coach.profile_store import Profile, ProfileStore
+    from ingest.pipeline import Progress
 
 
 class Coach:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coach.settings import Settings
 from ingest.embedding import LocalEmbedder
 from ingest.locking import Notify
-from ingest.pipeline import IngestLimits, Progress, ingest_paths
 from ingest.repair import RepairReport, repair_store, set_aside
 from ingest.report import IngestReport
 from ingest.store import ChunkStore, IndexConfig, StoreDamaged, StoreReadOnly, connect, connect_copy
+
+if TYPE_CHECKING:  # the parsers (YAML and all) load when something is ingested, not for every question
+    from ingest.pipeline import IngestLimits, Progress
 
 
 def index_config(settings: Settings, embedder: LocalEmbedder) -> IndexConfig:
@@ -27,6 +30,8 @@ def make_embedder(settings: Settings) -> LocalEmbedder:
 
 
 def limits(settings: Settings) -> IngestLimits:
+    from ingest.pipeline import IngestLimits
+
     return IngestLimits(max_file_bytes=int(settings.max_file_mb * 1_000_000))
 
 
@@ -53,6 +58,8 @@ def ingest_as_writer(
     notify: Notify | None = None,
 ) -> IngestReport:
     """Ingest as the store's only writer: another process writing it is waited for (`notify` hears why)."""
+    from ingest.pipeline import ingest_paths
+
     _refuse_damaged(store)
     with store.writing(settings.writer_wait_s, notify):
         return ingest_paths(paths, store, embedder, limits(settings), progress)
@@ -84,6 +91,8 @@ def _refuse_damaged(store: ChunkStore) -> None:
 def _build(
     store: ChunkStore, embedder: LocalEmbedder, settings: Settings, progress: Progress | None
 ) -> IngestReport:
+    from ingest.pipeline import ingest_paths
+
     older = store.other_generations()
     sources: list[Path] = [settings.data_dir]
     for generation in older:
