@@ -69,6 +69,14 @@ class Coach:
             self._plan = PlanBook(self.profiles, self.frameworks, self._ask_for)
         return self._plan
 
+    def saved_profile(self, owner: str) -> Profile | None:
+        """The owner's saved profile, or None; free when nobody ever saved one (no database to open)."""
+        from coach.settings import PEOPLE_FILE
+
+        if not self.settings.database_url and not (Path(self.settings.store_dir) / PEOPLE_FILE).exists():
+            return None  # spares SQLAlchemy's import (~0.3 s) on every `coach ask`
+        return self.profiles.profile(owner)
+
     def _ask_for(self, message: str, owner: str | None = None) -> Answer:
         from coach.profile_store import LOCAL
 

@@ -236,10 +236,12 @@ def ask(
         fail("the question is empty: describe your situation or ask something")
     turns = _read_history(history) if history else []
     coach = open_coach(store, show_progress=not as_json)
-    from coach.profile_store import LOCAL, with_profile
+    situation = Situation(level=level, goal=goal, manager=manager)
+    saved = coach.saved_profile("local")
+    if saved is not None:  # a saved profile (coach profile save) fills the options left empty
+        from coach.profile_store import with_profile
 
-    # a saved profile (coach profile save) fills the options left empty
-    situation = with_profile(Situation(level=level, goal=goal, manager=manager), coach.profiles.profile(LOCAL))
+        situation = with_profile(situation, saved)
     try:
         answer = _answer(coach, question, turns, situation, live=not as_json and out.is_terminal)
     except QuestionError as exc:

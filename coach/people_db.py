@@ -28,7 +28,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SQLITE_NAME = ".coach-people.sqlite3"  # ".coach-*": never copied when a read-only store is read from a temp copy
+from coach.settings import PEOPLE_FILE
+
+SQLITE_NAME = PEOPLE_FILE
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "coach_alembic_version"  # the tables share a database with others' in a shared deployment
 STATUSES = ("open", "done", "dropped")

@@ -16,6 +16,11 @@ def _data_home() -> Path:
     return Path(base) / "coach"
 
 
+# The default people database in the store folder (profiles and plans). ".coach-*": never copied when a
+# read-only store is read from a temporary copy.
+PEOPLE_FILE = ".coach-people.sqlite3"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COACH_", extra="ignore")
 
