@@ -49,6 +49,7 @@ EXAMPLES = (
 CONCURRENCY = 8  # conversations answered at once; more wait in the queue (answers take well under a second)
 QUEUE_SIZE = 64
 CSS_PATH = Path(__file__).with_name("ui.css")
+SCREENS_CSS_PATH = Path(__file__).with_name("ui_screens.css")  # media queries, unscoped (see the file)
 INPUT_LABEL = "Describe your situation or ask a question"
 ERROR_TEXT = "Sorry — something went wrong on my side while answering. Please try again in a moment."
 _STREAM_EVERY_S = 0.05  # the least time between two streamed versions of a message
@@ -444,6 +445,7 @@ def launch_options(coach: Any) -> dict[str, Any]:
     options: dict[str, Any] = {
         "theme": theme,
         "css_paths": [CSS_PATH] if CSS_PATH.is_file() else None,
+        "head": f"<style>{SCREENS_CSS_PATH.read_text(encoding='utf-8')}</style>" if SCREENS_CSS_PATH.is_file() else None,
         "footer_links": ["api"],
         "run_history": False,  # conversations about careers stay out of browser storage
         "show_error": False,
