@@ -15,7 +15,7 @@ def _fresh_retriever(coach: Any) -> Any:
     """What a new process gets: a Retriever with nothing in memory, on the same store and cache."""
     from coach.retrieval import Retriever
 
-    return Retriever(coach.store, coach.embedder, snapshot_dir=coach.retriever.snapshot_dir)
+    return Retriever(coach.store, coach.retriever.embedder, snapshot_dir=coach.retriever.snapshot_dir)
 
 
 def _no_chroma_reads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,7 +79,11 @@ def test_server_mode_keeps_no_snapshot_on_disk(settings) -> None:  # type: ignor
     from coach.api import Coach
 
     class _Unused:
-        pass
+        def for_queries(self) -> _Unused:  # the query runtime Coach asks its embedder for
+            return self
+
+        def for_sources(self) -> _Unused:
+            return self
 
     coach = Coach(settings.model_copy(update={"chroma_url": "http://127.0.0.1:9"}), _Unused(), _Unused())  # type: ignore[arg-type]
     assert coach.retriever.snapshot_dir is None

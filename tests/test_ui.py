@@ -550,7 +550,7 @@ def test_browser_runs_no_script_from_a_source(browser: Any, settings, tmp_path: 
     )
     coach = Coach.open(settings=settings.model_copy(update={"data_dir": data}))
     # the question the planted sentence answers best, so the payload really reaches the page as data
-    question = "When should I ask for a raise, and with what evidence?"
+    question = "When is a good time to ask for a raise, after a strong quarter?"
     direct = coach.ask(question)
     assert any("<img" in c.title for c in direct.citations)
     assert any("<img" in c.quote for c in direct.citations)
