@@ -14,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from coach.api import Coach
-from tests.test_ui import CHROMIUM, CHROMIUM_ARGS, _client, ask, serving
+from tests.test_ui import _client, ask, serving
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
 MANAGER_Q = "My manager never talks about my career growth. What should I do?"
@@ -89,18 +89,6 @@ def test_api_two_users_never_cross(server: str, people_coach: Coach) -> None:
 
 
 # ---- the page ----------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @contextmanager
 def signed_in(browser: Any, url: str, user: str) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1360, "height": 1000})

@@ -37,11 +37,6 @@ MANAGER = "My manager never talks about my career growth. What should I do?"
 XSS = '<script>window.__pwned=1</script> How do I get past senior manager? <img src=x onerror="window.__pwned=1">'
 # Gradio's queue statistics use pandas APIs that pandas 3 deprecates: noise, not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]  # fmt: skip
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
@@ -375,18 +370,6 @@ def test_coach_serve_command_binds_loopback_and_prints_url(bundled) -> None:  # 
 
 
 # ---- a real browser --------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium`, or deselect with -m 'not browser'")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @dataclass
 class Tab:
     page: Any

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_ui import CHROMIUM, CHROMIUM_ARGS, SENIOR, serving
+from tests.test_ui import SENIOR, serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -35,20 +35,10 @@ def app(bundled) -> Iterator[str]:  # type: ignore[no-untyped-def]
         yield url
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.mark.parametrize(("width", "height"), [(390, 844), (1280, 720)])
-def test_the_input_stays_on_screen_and_nothing_overflows(app: str, chromium: Any, width: int, height: int) -> None:
+def test_the_input_stays_on_screen_and_nothing_overflows(app: str, browser: Any, width: int, height: int) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    context = chromium.new_context(viewport={"width": width, "height": height})
+    context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     try:
         page.goto(app)

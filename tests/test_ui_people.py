@@ -19,8 +19,6 @@ import pytest
 from tests.test_ui import (
     ANY_YT_URL,
     BUNDLED_URL,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SENIOR,
     ProbeCoach,
     ask,
@@ -113,18 +111,6 @@ CONTRAST_JS = r"""
 
 
 # ---- fixtures ---------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium`, or deselect with -m 'not browser'")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture(scope="module")
 def feedback_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("feedback-people") / "votes.jsonl"
