@@ -161,8 +161,7 @@ class Retriever:
         ranked = sorted(fused, key=lambda i: -fused[i])
         relevance = dict(zip(ranked, (snap.vectors[ranked] @ qvec).tolist(), strict=True)) if ranked else {}
         order = self._spread(snap, ranked, relevance)[:k]
-        cosines = snap.vectors[order] @ qvec if order else np.zeros(0)
-        return [_with_score(snap.passages[i], float(c)) for i, c in zip(order, cosines, strict=True)]
+        return [_with_score(snap.passages[i], relevance[i]) for i in order]
 
     def _spread(self, snap: Snapshot, order: list[int], relevance: dict[int, float]) -> list[int]:
         """Each source's best `per_source_first` passages first (in fused order), then the rest in fused order.

@@ -66,7 +66,13 @@ class Holder:
     @classmethod
     def parse(cls, text: str) -> Holder | None:
         try:
-            data = json.loads(text)
+            return cls.from_dict(json.loads(text))
+        except ValueError:
+            return None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Holder | None:
+        try:
             return cls(int(data["pid"]), str(data["host"]), str(data["command"]), float(data["since"]))
         except (ValueError, KeyError, TypeError):
             return None
@@ -224,7 +230,7 @@ class ServerLease:
                 held = self._read()
                 if held is not None and held.get("token") == self.token:
                     return True, None
-            return False, Holder.parse(json.dumps(held)) if held else None
+            return False, Holder.from_dict(held) if held else None
 
         _wait(attempt, wait_s, notify)
         stop = threading.Event()
