@@ -1,19 +1,20 @@
-"""Prompt templates live as plain files in `prompts/`, loaded by name and versioned with the code."""
+"""Prompt templates live as plain files in `prompts/`, loaded by name and versioned with the code (shipped in
+the wheel: coach/resources.py)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from string import Template
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+from coach.resources import bundled_folder
 
 
 @lru_cache(maxsize=16)
 def _template(name: str) -> Template:
-    path = PROMPTS_DIR / f"{name}.md"
+    folder = bundled_folder("prompts")
+    path = folder / f"{name}.md"
     if not path.is_file():
-        raise FileNotFoundError(f"no prompt named {name!r} in {PROMPTS_DIR}")
+        raise FileNotFoundError(f"no prompt named {name!r} in {folder}")
     return Template(path.read_text(encoding="utf-8"))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from coach.resources import bundled_folder
 
 
 def _data_home() -> Path:
@@ -29,7 +29,9 @@ class Settings(BaseSettings):
         description="Local Chroma directory (ignored when chroma_url is set).",
     )
     chroma_url: str | None = Field(None, description="Chroma server URL, e.g. http://127.0.0.1:8001.")
-    data_dir: Path = Field(PROJECT_ROOT / "data", description="The bundled corpus, indexed on first use.")
+    data_dir: Path = Field(
+        default_factory=lambda: bundled_folder("data"), description="The bundled corpus, indexed on first use."
+    )
     cache_dir: Path = Field(
         default_factory=lambda: Path.home() / ".cache" / "coach",
         description="Cache folder: the exported ONNX model and, for local stores, the retriever snapshot.",
