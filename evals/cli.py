@@ -11,6 +11,9 @@ import typer
 
 from coach.cli import JsonOpt, StoreOpt, err, fail, open_coach, out
 
+# Reports go under the current folder unless the user names another: never into the installed package.
+DEFAULT_OUT = Path("coach-eval-reports")
+
 
 def register(app: typer.Typer) -> None:
     app.command("eval")(eval_)
@@ -29,14 +32,20 @@ def eval_(
     ] = None,
     no_langchain: Annotated[bool, typer.Option("--no-langchain", help="Skip the plain LangChain baseline.")] = False,
     gate: Annotated[bool, typer.Option("--gate", help="Exit 1 when a metric falls below its CI floor.")] = False,
-    save_baseline: Annotated[bool, typer.Option(help="Also save this run as the baseline for deltas.")] = False,
+    out_dir: Annotated[
+        Path,
+        typer.Option("--out", help="Folder for the reports (one subfolder per run); relative to the current folder."),
+    ] = DEFAULT_OUT,
+    save_baseline: Annotated[
+        bool, typer.Option(help="Also keep this run as OUT/baseline/report.json, the baseline for later deltas.")
+    ] = False,
     llm_judge: Annotated[
         bool, typer.Option("--llm-judge", help="Also grade citations with the configured COACH_LLM (optional).")
     ] = False,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the offline eval suites; print a summary and write evals/reports/<timestamp>/."""
+    """Run the offline eval suites; print a summary and write OUT/<timestamp>/ (report.md, report.json, charts)."""
     from evals import gate as ci_gate
     from evals import runner
 
@@ -59,7 +68,7 @@ def eval_(
     except ValueError as exc:
         fail(str(exc))
         return
-    folder = runner.save(results, coach, split, as_baseline=save_baseline)
+    folder = runner.save(results, coach, split, out_dir, as_baseline=save_baseline)
     failures = ci_gate.failures(results) if gate else []
     if as_json:
         data = {r.name: r.metrics for r in results}

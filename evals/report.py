@@ -1,5 +1,7 @@
-"""Eval reports: `evals/reports/<timestamp>/` with report.md, report.json and PNG charts, each metric
-shown with its delta against the saved baseline run (`evals/reports/baseline/report.json`)."""
+"""Eval reports: `<out>/<timestamp>/` with report.md, report.json and PNG charts, each metric shown with its delta
+against a baseline run: `<out>/baseline/report.json` once one is saved there, else the reference run that ships
+with the code (`evals/reports/baseline/report.json`). `out` is the folder the user names (`coach eval --out`,
+by default `coach-eval-reports` under the current folder): never inside the installed package."""
 
 from __future__ import annotations
 
@@ -11,8 +13,18 @@ from typing import Any
 
 from evals.suites import SuiteResult
 
-REPORTS = Path(__file__).resolve().parent / "reports"
-BASELINE = REPORTS / "baseline" / "report.json"
+SHIPPED_BASELINE = Path(__file__).resolve().parent / "reports" / "baseline" / "report.json"
+
+
+def saved_baseline(out: Path) -> Path:
+    """Where `--save-baseline` keeps a run for the reports written to `out`."""
+    return out / "baseline" / "report.json"
+
+
+def baseline_for(out: Path) -> Path:
+    """The run the reports in `out` are compared with: one saved there, else the shipped reference run."""
+    mine = saved_baseline(out)
+    return mine if mine.is_file() else SHIPPED_BASELINE
 
 
 def to_json(results: list[SuiteResult], meta: dict[str, Any]) -> dict[str, Any]:
@@ -31,9 +43,9 @@ def deltas(current: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str
     return out
 
 
-def write(results: list[SuiteResult], meta: dict[str, Any], root: Path = REPORTS, baseline: Path = BASELINE) -> Path:
+def write(results: list[SuiteResult], meta: dict[str, Any], out: Path, baseline: Path) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder = root / stamp
+    folder = out.resolve() / stamp
     folder.mkdir(parents=True, exist_ok=True)
     data = to_json(results, meta)
     base = json.loads(baseline.read_text(encoding="utf-8")) if baseline.is_file() else None

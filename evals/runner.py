@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from evals import suites
-from evals.report import BASELINE, write
+from evals.report import baseline_for, saved_baseline, write
 from evals.suites import SuiteResult
 
 DEFAULT_SUITES = ("retrieval", "citations", "answers", "coaching", "conversations", "latency")
@@ -66,7 +66,8 @@ def run(
     return results
 
 
-def save(results: list[SuiteResult], coach: Any, split: str | None, as_baseline: bool = False) -> Path:
+def save(results: list[SuiteResult], coach: Any, split: str | None, out: Path, as_baseline: bool = False) -> Path:
+    """Write the report under `out`; with `as_baseline`, also keep it as the baseline later runs in `out` compare with."""
     meta = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "split": split or "all",
@@ -75,8 +76,9 @@ def save(results: list[SuiteResult], coach: Any, split: str | None, as_baseline:
         "chunk_tokens": coach.settings.chunk_tokens,
         "python": platform.python_version(),
     }
-    folder = write(results, meta)
+    folder = write(results, meta, out, baseline_for(out))
     if as_baseline:
-        BASELINE.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(folder / "report.json", BASELINE)
+        target = saved_baseline(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(folder / "report.json", target)
     return folder

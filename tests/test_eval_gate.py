@@ -45,7 +45,8 @@ def test_report_is_written_with_deltas(tmp_path, bundled) -> None:  # type: igno
     results = [suites.retrieval_suite(bundled, suites.notes_cases("dev"), baselines={})]
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps({"suites": {"retrieval": {"metrics": {"hybrid (coach): mrr": 0.5}}}}))
-    folder = write(results, {"when": "now"}, root=tmp_path, baseline=baseline)
+    folder = write(results, {"when": "now"}, out=tmp_path, baseline=baseline)
+    assert folder.parent == tmp_path
     data = json.loads((folder / "report.json").read_text())
     mrr = data["suites"]["retrieval"]["metrics"]["hybrid (coach): mrr"]
     assert data["deltas"]["retrieval"]["hybrid (coach): mrr"] == mrr - 0.5
@@ -54,20 +55,39 @@ def test_report_is_written_with_deltas(tmp_path, bundled) -> None:  # type: igno
 
 
 def test_coach_eval_cli_prints_json_and_writes_a_report(tmp_path, cache_dir) -> None:  # type: ignore[no-untyped-def]
+    """Reports go under the folder the user runs `coach eval` from (or names with --out), never into the package."""
     import json
+    import subprocess
+    import sys
     from pathlib import Path
 
+    from tests.support import cli_env
     from tests.support import coach_cli as _coach
 
-    res = _coach("eval", "retrieval", "--split", "dev", "--no-langchain", "--gate", "--json",
-                 store=tmp_path / "store", cache=cache_dir)  # fmt: skip
+    here = tmp_path / "somewhere"
+    here.mkdir()
+    res = subprocess.run(
+        [sys.executable, "-m", "coach.cli", "eval", "retrieval", "--split", "dev", "--no-langchain", "--gate", "--json"],
+        capture_output=True, text=True, timeout=600, cwd=here,
+        env=cli_env(cache_dir, COACH_STORE_DIR=str(tmp_path / "store")),
+    )  # fmt: skip
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["gate_failures"] == []
     assert data["suites"]["retrieval"]["hybrid (coach): hit@5"] >= 0.9
     report = Path(data["report"])
+    assert report.parent == here / "coach-eval-reports"
     assert (report / "report.md").is_file()
     assert (report / "report.json").is_file()
+    assert json.loads((report / "report.json").read_text())["baseline"].endswith("evals/reports/baseline/report.json")
+
+    named = tmp_path / "named"
+    res = _coach("eval", "retrieval", "--split", "dev", "--no-langchain", "--json", "--save-baseline", "--out", str(named),
+                 store=tmp_path / "store", cache=cache_dir)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert Path(json.loads(res.stdout)["report"]).parent == named
+    assert (named / "baseline" / "report.json").is_file()  # the next run in `named` compares with this one
+
     res = _coach("eval", "nonsense", store=tmp_path / "store", cache=cache_dir)
     assert res.returncode == 2
     assert "unknown suite" in res.stderr
