@@ -25,11 +25,12 @@ from coach.sentence_vectors import SentenceVectors
 from coach.settings import Settings
 from coach.types import Answer, Passage
 
-# Evidence (best cosine of the question to a retrieved passage or to one of its sentences) below
-# which the sources are taken not to cover the question. Sentence level matters for short
-# messages ("my manager ignores me") that no 128-token chunk resembles as a whole.
-# Calibrated on the dev split of evals/datasets/notes.jsonl: `python -m evals.calibrate`.
-REFUSE_BELOW = 0.325
+# Evidence (best cosine of the question, or of one of its own sentences, to a retrieved passage or to one of
+# its sentences) below which the sources are taken not to cover the question. Sentence level matters for
+# short messages ("my manager ignores me") that no 128-token chunk resembles as a whole, and for long stories
+# whose one covered sentence is diluted by the rest. Calibrated on the dev splits of notes.jsonl and the
+# coaching situations (coaching.jsonl): `python -m evals.calibrate`.
+REFUSE_BELOW = 0.309
 PREMISE_PASSAGES = 3  # passages retrieved for each claim a question makes about the sources, to check it
 
 
@@ -53,11 +54,13 @@ class Reading:
     context_points: list[Point]  # ranked by the whole conversation (the same list unless it is a follow-up)
     framework: FrameworkMatch | None
     declined: bool  # an instruction or code request with nothing else to answer
+    part_fit: float = 0.0  # best cosine of one of the message's own sentences to a sentence of the advice
 
     @property
     def evidence(self) -> float:
-        """How well the sources cover the question: the best passage or sentence cosine (0 when nothing)."""
-        return max([p.score for p in self.passages] + [p.cosine for p in self.points], default=0.0)
+        """How well the sources cover the question: the best passage or sentence cosine, or how well the
+        message's best-covered sentence is covered (0 when nothing)."""
+        return max([p.score for p in self.passages] + [p.cosine for p in self.points] + [self.part_fit])
 
 
 class Advisor:
@@ -113,7 +116,14 @@ class Advisor:
         if framework is not None and not framework.item.actionable and asks_how(query.text):
             # "How do I get past…?" asks for the moves, not the causes listed beside them
             framework = self.frameworks.moves_beside(framework, view) or framework
-        return Reading(query, passages, rankings[0], rankings[-1], framework, declined=False)
+        return Reading(query, passages, rankings[0], rankings[-1], framework, declined=False,
+                       part_fit=self._part_fit(query, rankings[0]))  # fmt: skip
+
+    def _part_fit(self, query: Query, points: list[Point]) -> float:
+        if not len(query.parts) or not points:
+            return 0.0
+        said = self.sentences.encode(list(dict.fromkeys(q.text for p in points for q in p.sentences)))
+        return float((query.parts @ said.T).max())
 
     def plan(self, reading: Reading) -> AdvicePlan:
         def search(claim: str) -> list[Passage]:

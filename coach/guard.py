@@ -22,8 +22,11 @@ class CleanQuestion:
 # instruction (the offline composer only quotes sources; LLM prompts fence them as data).
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override|bypass)\b[^.?!\n]{0,40}\b(instructions?|rules?|prompts?|guidelines|guardrails)\b"
-    r"|\b(reveal|print|show|repeat|output|leak|tell me)\b[^.?!\n]{0,30}"
-    r"\b(system|hidden|initial|your)\s+(prompt|instructions)\b"
+    r"|\b(reveal|print|show|repeat|output|leak|tell me|dump|translate|paste|list)\b[^.?!\n]{0,40}"
+    r"\b(system|developer|hidden|initial|your)\s+(prompts?|instructions|rules|messages?)\b"
+    r"|\bcontext window\b|\b(system|developer) (prompt|message)s?\b"
+    # "Translate your rules…, then disregard them": the rules named first, the order to drop them after
+    r"|\byour (rules|instructions|guidelines)\b[^.?!\n]{0,40}\b(ignore|disregard|forget|override|bypass) (them|it)\b"
     r"|\byou are now\b|\bdeveloper mode\b|\bjailbreak\b|\bDAN\b"
     # the attack's own follow-through, not a question of the person's
     r"|\bfirst task\b|\brestrictions (?:are|have been) lifted\b|\bwith no (?:rules|restrictions)\b|\bsystem notice\b",

@@ -16,6 +16,7 @@ import numpy as np
 from coach.conversation import Situation, Turn, is_follow_up, normalize_history, retrieval_query
 from coach.guard import clean_question, is_code_request, strip_injection
 from coach.textutil import inert
+from ingest.chunking import split_sentences
 from ingest.embedding import LocalEmbedder
 
 
@@ -35,6 +36,10 @@ class Query:
     search: str
     vector: np.ndarray = field(repr=False)
     focus_vector: np.ndarray = field(repr=False)
+    # One row per sentence of a message that tells a story in several (empty otherwise): a long message's
+    # cosine to any one source sentence is diluted by its other sentences, so evidence also asks how well
+    # its best-covered sentence is covered ("…I never have any headspace" vs "time away from distractions").
+    parts: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32), repr=False)
     notices: tuple[str, ...] = ()
     injection: bool = False  # the message held an instruction aimed at the coach (removed from `text`)
     code_request: bool = False
@@ -62,7 +67,8 @@ def read_query(
     # A message that was all instruction still gets a vector of its own words: declining says what the sources
     # cover nearest to what was asked.
     texts = [search or inert(cleaned.text), text] if follow_up else [search or inert(cleaned.text)]
-    vectors = embedder.encode(texts)
+    parts = message_parts(text)
+    vectors = embedder.encode(texts + parts)
     return Query(
         text=text,
         turns=turns,
@@ -70,7 +76,8 @@ def read_query(
         follow_up=follow_up,
         search=search,
         vector=vectors[0],
-        focus_vector=vectors[-1],
+        focus_vector=vectors[len(texts) - 1],
+        parts=vectors[len(texts) :] if parts else np.zeros((0, vectors.shape[1]), dtype=np.float32),
         notices=tuple(notices),
         injection=injection,
         code_request=bool(text) and is_code_request(text),
@@ -79,6 +86,15 @@ def read_query(
 
 _SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"</?[A-Za-z][^>]{0,300}>")
+
+
+def message_parts(text: str) -> list[str]:
+    """The sentences of a message that says several things (each of at least PART_WORDS words), else none."""
+    parts = [x for x in split_sentences(text) if len(x.split()) >= PART_WORDS]
+    return parts if len(parts) > 1 else []
+
+
+PART_WORDS = 6  # "Is it even realistic for me?" is part of the story; "Thanks, one question." is not
 
 
 def without_markup(text: str) -> str:

@@ -72,15 +72,22 @@ def calibrate(
 
 
 def evidence_scores(coach: Any, split: str) -> list[tuple[float, bool]]:
-    """The evidence the advisor itself computes for each question (its one pass), labelled answerable or not."""
+    """The evidence the advisor itself computes for each question (its one pass), labelled answerable or not:
+    the notes questions (short, some off-topic) and the coaching situations (long stories, all answerable,
+    which the threshold must not refuse: people describe their situation at length)."""
+    from coach.conversation import Situation
+
     out = []
     for case in load("notes", split):
         if case.kind == "injection":
             continue  # declined by the guard before retrieval, whatever the evidence
         reading = coach.advisor.read(case.question, case.history)
-        if reading.declined:
-            continue
-        out.append((reading.evidence, case.answerable))
+        if not reading.declined:
+            out.append((reading.evidence, case.answerable))
+    for case in load("coaching", split):
+        if case.kind == "situation":
+            reading = coach.advisor.read(case.question, None, Situation(**case.intake) if case.intake else None)
+            out.append((reading.evidence, True))
     return out
 
 
