@@ -178,22 +178,14 @@ def test_out_of_scope_and_injection_are_declined_without_leaking(bundled, questi
             assert line not in answer.text
 
 
-@pytest.mark.parametrize(
-    ("story", "covered"),
-    [
-        # one sentence of a long story is what the notes speak to; the rest (kids, calendar) dilutes the whole
-        ("Every day is wall-to-wall meetings, and evenings go to my kids' swim practice. I would love to invent "
-         "something new for our product, but I never get quiet, focused time away from distractions to think. "
-         "Is that even possible?", 1857),
-        ("Our quarterly planning went badly and people are tired. Last week a junior engineer on my team "
-         "caused an outage with a bad deploy, and since the review she barely talks. I'm her manager; how do "
-         "I reassure her that the failure is not all hers?", 3566),
-    ],
-)
-def test_a_long_story_is_answered_from_the_sentence_that_covers_it(bundled, story: str, covered: int) -> None:  # type: ignore[no-untyped-def]
-    answer = bundled.ask(story)
-    assert not answer.refused, answer.text
-    assert covered in {c.start for c in answer.citations}, answer.text
+def test_no_situation_the_notes_cover_is_refused(bundled) -> None:  # type: ignore[no-untyped-def]
+    """Every situation in coaching.jsonl was written from the notes, most as long stories ("My calendar is
+    back-to-back meetings… I never have any headspace"), whose one covered sentence the rest dilutes."""
+    from evals.datasets import load
+
+    situations = [c for c in load("coaching") if c.kind == "situation"]
+    refused = [c.id for c in situations if bundled.ask(c.question, situation=c.intake or None).refused]
+    assert refused == []
 
 
 def test_false_premise_is_corrected_not_accepted(bundled) -> None:  # type: ignore[no-untyped-def]
