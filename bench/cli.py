@@ -1,7 +1,7 @@
 """CLI start-up benchmark: `coach retrieve`, `coach ask` and `coach ask --json` as whole processes, next to
 `python -c pass`, on a prebuilt bundled store.
 
-    python bench/cli.py [--runs 7] [--store DIR --cache DIR] [--json]
+    python -m bench.cli [--runs 7] [--store DIR --cache DIR] [--json]
 
 Each command runs `--runs` times as a fresh process (`python -m coach.cli …`, what the `coach` script runs),
 interleaved round by round with the order rotated, so background load on the shared machine hits them alike.
@@ -26,12 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# `python bench/cli.py` puts bench/ first on sys.path, where bench/ingest.py would shadow the `ingest` package.
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(PROJECT_ROOT)
-
-from bench.ingest import OFFLINE_ENV, busy_cpu_seconds  # noqa: E402  (needs the sys.path fix above)
+from bench.common import OFFLINE_ENV, PROJECT_ROOT, busy_cpu_seconds
 
 QUESTION = "How do I get past senior manager?"
 COMMANDS: dict[str, list[str]] = {

@@ -1,6 +1,6 @@
 """Embedding memory under free-form input sizes: Coach's embedder against plain sentence-transformers, same run.
 
-    python bench/embed_memory.py [--calls 1200] [--backend torch-bf16] [--every 200] [--json]
+    python -m bench.embed_memory [--calls 1200] [--backend torch-bf16] [--every 200] [--json]
 
 A served coach embeds every question, quote and claim it meets, each with its own token length and batch
 size. PyTorch's CPU kernels keep state per input shape for the life of the process, so memory follows
@@ -25,12 +25,10 @@ import random
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(PROJECT_ROOT)  # `python bench/embed_memory.py` must import the project, not bench/
+from bench.common import PROJECT_ROOT
+
 NOTES = PROJECT_ROOT / "data" / "ethan-evans-career-development.md"
 
 
@@ -64,8 +62,8 @@ def contender(kind: str, backend: str, calls: int, every: int) -> dict[str, Any]
 
 def run_child(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(PROJECT_ROOT)}
-    cmd = [sys.executable, __file__, "--child", kind, "--calls", str(args.calls), "--every", str(args.every)]
-    cmd += ["--backend", args.backend]
+    cmd = [sys.executable, "-m", "bench.embed_memory", "--child", kind, "--calls", str(args.calls)]
+    cmd += ["--every", str(args.every), "--backend", args.backend]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{done.stderr[-2000:]}")

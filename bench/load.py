@@ -1,6 +1,6 @@
 """Load test of the web app: N simultaneous gradio_client conversations for a bounded time, at several N.
 
-    python bench/load.py [--users 8 16 32] [--seconds 60] [--soak 600] [--store DIR] [--url URL] [--json]
+    python -m bench.load [--users 8 16 32] [--seconds 60] [--soak 600] [--store DIR] [--url URL] [--json]
 
 Without --url it starts `coach serve` as its own process on a free loopback port (so the server's memory is
 its own, read from /proc: current RSS and peak VmHWM) and drives it from this process. Each simulated user
@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(PROJECT_ROOT)  # `python bench/load.py` must import the project, not bench/
-QUESTIONS_FILE = PROJECT_ROOT / "evals" / "datasets" / "notes.jsonl"
+from bench.common import PROJECT_ROOT
+from evals.datasets import DATASETS
+
+QUESTIONS_FILE = DATASETS / "notes.jsonl"
 FALLBACK_QUESTIONS = (
     "How do I get past senior manager?",
     "My manager never talks about my career growth. What should I do?",

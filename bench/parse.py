@@ -1,6 +1,6 @@
 """Parsing benchmark: MB/s of parse + chunk for real files and for hostile ones, in the same run.
 
-    python bench/parse.py [--size-mb 1] [--transcripts 30] [--only NAME …] [--json]
+    python -m bench.parse [--size-mb 1] [--transcripts 30] [--only NAME …] [--json]
 
 What is timed is everything ingestion does before embedding: `parse_file` (read, detect the format,
 parse) and `chunk_segments` at the default 128/16 tokens, best of 3 runs per file.
@@ -24,11 +24,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(PROJECT_ROOT)  # `python bench/parse.py` must import the project, not bench/
+from bench.common import DEFAULT_CORPUS as CORPUS
+from bench.common import PROJECT_ROOT
+
 NOTES = PROJECT_ROOT / "data" / "ethan-evans-career-development.md"
-CORPUS = PROJECT_ROOT.parent / "shared" / "corpus" / "lennys-podcast-transcripts" / "episodes"
 MAX_BYTES = 8_000_000  # the default COACH_MAX_FILE_MB
 RUNS = 3
 

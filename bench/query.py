@@ -1,6 +1,6 @@
 """Query benchmark: Coach.retrieve and Coach.ask against plain LangChain similarity_search, same store, same run.
 
-    python bench/query.py [--corpus bundled|full|both] [--store-full DIR] [--n 40] [--json]
+    python -m bench.query [--corpus bundled|full|both] [--store-full DIR] [--n 40] [--json]
 
 For each corpus, one fresh subprocess (so peak RSS and warm caches do not leak
 between corpora) opens the index with Coach.open and times, per question:
@@ -37,15 +37,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# `python bench/query.py` puts bench/ first on sys.path, where bench/ingest.py would shadow the `ingest` package.
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(PROJECT_ROOT)
-
-from bench.ingest import (  # noqa: E402  (needs the sys.path fix above)
+from bench.common import (
     BUSY_SHARE,
     DEFAULT_CORPUS,
+    NETWORK_ATTEMPTS,
     OFFLINE_ENV,
+    PROJECT_ROOT,
     busy_cpu_seconds,
     children_cpu_seconds,
     offline,
@@ -54,12 +51,10 @@ from bench.ingest import (  # noqa: E402  (needs the sys.path fix above)
     refuse_network,
     wait_for_idle,
 )
+from evals.datasets import DATASETS
 
 CORPORA = ("bundled", "full")
-QUESTIONS = {
-    "bundled": PROJECT_ROOT / "evals" / "datasets" / "notes.jsonl",
-    "full": PROJECT_ROOT / "evals" / "datasets" / "corpus.jsonl",
-}
+QUESTIONS = {"bundled": DATASETS / "notes.jsonl", "full": DATASETS / "corpus.jsonl"}
 DEFAULT_STORE_FULL = Path.home() / ".cache" / "coach" / "bench-full-store"
 FALLBACK_CORPUS = Path("/work/shared/corpus/lennys-podcast-transcripts/episodes")
 K = 5
@@ -281,8 +276,6 @@ def run_measure(job: Job) -> Measurement:
 
 
 def child_main(step: str, job_path: Path, out_path: Path) -> None:
-    from bench.ingest import _NETWORK_ATTEMPTS
-
     offline()
     refuse_network()
     job = Job(**json.loads(job_path.read_text()))
@@ -290,7 +283,7 @@ def child_main(step: str, job_path: Path, out_path: Path) -> None:
         out_path.write_text(json.dumps(run_prepare(job)))
         return
     result = run_measure(job)
-    result.network_attempts = len(_NETWORK_ATTEMPTS)
+    result.network_attempts = len(NETWORK_ATTEMPTS)
     out_path.write_text(json.dumps(asdict(result)))
 
 
@@ -301,10 +294,12 @@ def run_child(step: str, job: Job, work_dir: Path) -> tuple[dict[str, Any], floa
     """(the child's JSON, wall seconds, CPU seconds other processes used meanwhile)."""
     job_path, out = work_dir / f"{job.corpus}-job.json", work_dir / f"{job.corpus}-{step}.json"
     job_path.write_text(json.dumps(asdict(job)))
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", step, "--job", str(job_path), "--out", str(out)]
+    cmd = [sys.executable, "-m", "bench.query", "--child", step, "--job", str(job_path), "--out", str(out)]
     start, busy, ours = time.perf_counter(), busy_cpu_seconds(), children_cpu_seconds()
     # The child's stdout goes to our stderr with its progress, so `--json` output stays one clean object.
-    proc = subprocess.run(cmd, env={**os.environ, **OFFLINE_ENV, **QUIET_ENV}, stdout=sys.stderr, check=False)
+    proc = subprocess.run(
+        cmd, env={**os.environ, **OFFLINE_ENV, **QUIET_ENV}, stdout=sys.stderr, cwd=PROJECT_ROOT, check=False
+    )
     if proc.returncode != 0 or not out.is_file():
         raise SystemExit(f"{step} for {job.corpus} failed (exit {proc.returncode})")
     background = (busy_cpu_seconds() - busy) - (children_cpu_seconds() - ours)
@@ -361,7 +356,7 @@ def format_build(r: dict[str, Any]) -> str:
 
 
 def format_corpus(r: dict[str, Any], cpu_count: int) -> list[str]:
-    q = Path(r["questions_file"]).relative_to(PROJECT_ROOT)
+    q = Path(r["questions_file"]).name
     n = r["ops"]["retrieve"]["n"]
     out = [
         f"== {r['corpus']} corpus: {n} queries cycled from {r['questions_in_file']} questions in {q}, "

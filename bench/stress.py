@@ -1,6 +1,6 @@
 """Stress: every fault of issue 19 reproduced in a temp folder, each answered survived / lost.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/stress.py [--only NAME ...] [--json]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m bench.stress [--only NAME ...] [--json]
 
 Each case drives the real `coach` command in fresh processes (as people run it side by side) against
 a real embedded store built from the bundled notes, then checks what a user would: the answers still

@@ -4,7 +4,7 @@ Runtimes for the same packaged all-MiniLM-L6-v2 weights:
 - "torch": sentence-transformers in fp32, the reference.
 - "torch-bf16": the same model with bfloat16 weights, vectors normalised in fp32.
   On CPUs with native bf16 matrix units (AMX, AVX512-BF16) it encodes about 3x
-  faster, and its vectors sit at cosine >= 0.9999 to the fp32 ones (`bench/ingest.py`
+  faster, and its vectors sit at cosine >= 0.9999 to the fp32 ones (`bench/ingestion.py`
   measures both), so they share an index with fp32 vectors.
 - "onnx" / "onnx-int8": the network exported once with `torch.onnx.export` and
   run by onnxruntime; int8 is per-channel dynamic quantisation of the MatMuls

@@ -1,6 +1,6 @@
 """MCP benchmark: each tool over stdio against the same call through the Python API, and concurrent HTTP clients.
 
-    python bench/mcp.py [--store DIR] [--n 40] [--clients 16] [--calls 4] [--json]
+    python -m bench.mcp_tools [--store DIR] [--n 40] [--clients 16] [--calls 4] [--json]
 
 - stdio: one `coach mcp --store DIR` process, spawned by the SDK's client as an MCP client does. For each
   tool, 3 warm-up calls, then `--n` timed calls interleaved with the Python API doing the same work in this
@@ -28,12 +28,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# `python bench/mcp.py` puts bench/ first on sys.path, where bench/ingest.py would shadow the `ingest` package.
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(PROJECT_ROOT)
-
-from bench.ingest import OFFLINE_ENV, offline  # noqa: E402  (needs the sys.path fix above)
+from bench.common import OFFLINE_ENV, PROJECT_ROOT, offline
+from evals.datasets import DATASETS
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:
@@ -42,7 +38,7 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
 
 
 def questions() -> list[str]:
-    lines = (PROJECT_ROOT / "evals" / "datasets" / "notes.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = (DATASETS / "notes.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line)["question"] for line in lines if line.strip()]
 
 

@@ -1,6 +1,6 @@
 """Ingestion benchmark: our pipeline against a plain LangChain pipeline and the raw model, same files, same run.
 
-    python bench/ingest.py [--files N | --all] [--seed S] [--json]
+    python -m bench.ingestion [--files N | --all] [--seed S] [--json]
 
 Contenders, each in its own fresh subprocess (so peak RSS, imports and warm
 caches do not leak from one to the next):
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -38,27 +37,32 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# `python bench/ingest.py` puts bench/ first on sys.path, where this very file would shadow the `ingest` package.
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(PROJECT_ROOT)
-DEFAULT_CORPUS = PROJECT_ROOT.parent / "shared" / "corpus" / "lennys-podcast-transcripts" / "episodes"
-DEFAULT_QUESTIONS = PROJECT_ROOT / "evals" / "datasets" / "corpus.jsonl"
+from bench.common import (
+    BUSY_SHARE,
+    DEFAULT_CORPUS,
+    NETWORK_ATTEMPTS,
+    OFFLINE_ENV,
+    PROJECT_ROOT,
+    busy_cpu_seconds,
+    children_cpu_seconds,
+    cpu_seconds,
+    offline,
+    peak_rss_mb,
+    ratio,
+    refuse_network,
+    wait_for_idle,
+)
+from evals.datasets import DATASETS
+
+DEFAULT_QUESTIONS = DATASETS / "corpus.jsonl"
 CONTENDERS = ("ours", "encode", "langchain", "quality")
 NEEDS_EXPORT = {"ours", "quality"}
 TIMED = ("langchain", "encode", "ours")  # the contenders whose speed is compared
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "ANONYMIZED_TELEMETRY": "False",
-    "TOKENIZERS_PARALLELISM": "false",
-}
 LANGCHAIN_CHUNK_CHARS = 1000
 LANGCHAIN_OVERLAP_CHARS = 200
 BATCH_SIZE = 32
 QUALITY_TEXTS = 200
 HIT_K = 5
-BUSY_SHARE = 0.05  # background CPU above this share of the machine during a contender triggers a warning
 
 
 @dataclass
@@ -95,46 +99,7 @@ class Result:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-# ---- shared helpers -------------------------------------------------------------------
-
-
-def offline() -> None:
-    os.environ.update(OFFLINE_ENV)
-
-
-_NETWORK_ATTEMPTS: list[str] = []
-
-
-def refuse_network() -> None:
-    """Make any non-loopback connection fail, so a silent hub or telemetry call can neither skew nor pass a run."""
-    import ipaddress
-    import socket
-
-    real_connect = socket.socket.connect
-
-    def guarded(self: socket.socket, address: Any) -> Any:
-        if isinstance(address, tuple):
-            host = str(address[0]).split("%")[0]
-            try:
-                local = host == "localhost" or ipaddress.ip_address(host).is_loopback
-            except ValueError:
-                local = False
-            if not local:
-                _NETWORK_ATTEMPTS.append(repr(address))
-                raise OSError(f"bench: network disabled (tried {address!r})")
-        return real_connect(self, address)
-
-    socket.socket.connect = guarded  # type: ignore[assignment,method-assign]
-
-
-def peak_rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux; each contender is its own process, so this is that contender's peak.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+# ---- helpers ----------------------------------------------------------------------------
 
 
 def measured(fn: Callable[[], Any], result: Result) -> Any:
@@ -393,26 +358,11 @@ def child_main(name: str, plan_path: Path, out_path: Path) -> None:
     refuse_network()
     plan = Plan(**json.loads(plan_path.read_text()))
     result = RUNNERS[name](plan)
-    result.network_attempts = len(_NETWORK_ATTEMPTS)
+    result.network_attempts = len(NETWORK_ATTEMPTS)
     out_path.write_text(json.dumps(asdict(result)))
 
 
 # ---- parent: run the contenders one after another, then report --------------------------
-
-
-def wait_for_idle(max_wait_s: float, window_s: float = 5.0) -> None:
-    """Start a contender only when other processes leave the cores alone (the machine is shared), up to max_wait_s."""
-    deadline = time.monotonic() + max_wait_s
-    announced = False
-    while True:
-        before = busy_cpu_seconds()
-        time.sleep(window_s)
-        share = (busy_cpu_seconds() - before) / (window_s * (os.cpu_count() or 1))
-        if share < BUSY_SHARE or time.monotonic() >= deadline:
-            return
-        if not announced:
-            print(f"  waiting for the machine to be idle ({100 * share:.0f}% busy) …", file=sys.stderr, flush=True)
-            announced = True
 
 
 def run_contender(name: str, plan_path: Path, work_dir: Path, max_wait_s: float) -> Result:
@@ -420,11 +370,12 @@ def run_contender(name: str, plan_path: Path, work_dir: Path, max_wait_s: float)
         wait_for_idle(max_wait_s)
     out = work_dir / f"{name}.json"
     log = work_dir / f"{name}.log"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--contender", name, "--plan", str(plan_path), "--out", str(out)]
+    cmd = [sys.executable, "-m", "bench.ingestion", "--contender", name, "--plan", str(plan_path), "--out", str(out)]
     print(f"running {name} …", file=sys.stderr, flush=True)
     start, busy, ours = time.perf_counter(), busy_cpu_seconds(), children_cpu_seconds()
     with log.open("w") as fh:
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **OFFLINE_ENV}, check=False)
+        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **OFFLINE_ENV}, cwd=PROJECT_ROOT,
+                              check=False)  # fmt: skip
     if proc.returncode != 0 or not out.is_file():
         sys.stderr.write(log.read_text()[-4000:])
         raise SystemExit(f"contender {name} failed (exit {proc.returncode})")
@@ -434,23 +385,6 @@ def run_contender(name: str, plan_path: Path, work_dir: Path, max_wait_s: float)
     result.background_cpu_s = round(max(0.0, background), 1)
     print(f"  {name} done in {result.wall_s:.1f} s", file=sys.stderr, flush=True)
     return result
-
-
-def busy_cpu_seconds() -> float:
-    """Machine-wide non-idle CPU seconds so far (all processes)."""
-    import psutil
-
-    t = psutil.cpu_times()
-    return sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq"))
-
-
-def children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def ratio(a: float, b: float) -> float | None:
-    return round(a / b, 3) if b else None
 
 
 def per_second(amount: float, seconds: float) -> float | None:
@@ -577,7 +511,7 @@ def busy_warnings(summary: dict[str, Any]) -> list[str]:
 
 def format_retrieval(summary: dict[str, Any]) -> str:
     if summary["questions_in_dataset"] is None:
-        return f"retrieval sanity: skipped ({DEFAULT_QUESTIONS.relative_to(PROJECT_ROOT)} not found)"
+        return f"retrieval sanity: skipped ({DEFAULT_QUESTIONS} not found)"
     n = summary["questions_answerable_by_sample"]
     head = f"retrieval sanity (hit@{HIT_K} by video id, n={n} of {summary['questions_in_dataset']} questions "
     head += "with a gold video in the sample)"
