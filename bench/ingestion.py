@@ -200,7 +200,10 @@ def our_chunk_texts(plan: Plan) -> list[str]:
 
 def hit_at_k(questions: list[dict[str, Any]], search: Callable[[str], list[str]]) -> dict[str, Any]:
     """Share of questions whose top-k results include a gold video (by video id)."""
-    hits = sum(bool(set(search(q["question"])[:HIT_K]) & set(q["gold"])) for q in questions)
+    from evals.metrics import hit_at
+
+    ranks = [next((r for r, v in enumerate(search(q["question"]), 1) if v in q["gold"]), None) for q in questions]
+    hits = int(sum(hit_at(rank, HIT_K) for rank in ranks))
     return {"n": len(questions), "hits": hits, "hit_at_5": round(hits / len(questions), 3) if questions else None}
 
 

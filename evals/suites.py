@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from coach.citations import CitationChecker, quotes_of, restates, split_claims
-from coach.conversation import normalize_history, retrieval_query
 from coach.guard import QuestionError
 from coach.prompts import render
 from coach.textutil import MARKER
 from coach.types import Answer, Passage
 from evals.datasets import Case, load
-from evals.metrics import first_hit_rank, hit_at, mean, mentions, ndcg_at, percentile, recall_at, reciprocal_rank
+from evals.metrics import covers, mean, mentions, percentile
+from evals.retrieval import Search, retrieval_metrics
 
 SUITES = ("retrieval", "citations", "answers", "coaching", "conversations", "latency", "corpus")
 _AFFIRM = re.compile(r"^\W*(yes|yeah|right|correct|exactly|that's right|indeed)\b", re.IGNORECASE)
@@ -34,36 +34,6 @@ class SuiteResult:
 
 
 # ---- retrieval ------------------------------------------------------------------------
-def retrieval_metrics(
-    search: Callable[[str, int], Sequence[Any]], cases: Sequence[Case], k: int = 5, tolerance_s: int = 0
-) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """hit@1, hit@k, recall@k, MRR, nDCG@k of any `search(query, k)` returning timed items."""
-    rows = []
-    for case in cases:
-        if case.expect_refusal or not (case.gold_times or case.gold_video_ids):
-            continue
-        query = retrieval_query(case.question, normalize_history(case.history))
-        items = list(search(query, max(k, 10)))
-        rank = first_hit_rank(items, case.gold_times, case.gold_video_ids, tolerance_s)
-        rows.append({
-            "id": case.id, "kind": case.kind, "rank": rank,
-            "recall": recall_at(items, case.gold_times, k, tolerance_s) if case.gold_times else hit_at(rank, k),
-            "ndcg": ndcg_at(items, case.gold_times, k, tolerance_s) if case.gold_times else reciprocal_rank(rank),
-        })  # fmt: skip
-    metrics = {
-        "n": float(len(rows)),
-        "hit@1": mean([hit_at(r["rank"], 1) for r in rows]),
-        f"hit@{k}": mean([hit_at(r["rank"], k) for r in rows]),
-        f"recall@{k}": mean([r["recall"] for r in rows]),
-        "mrr": mean([reciprocal_rank(r["rank"]) for r in rows]),
-        f"ndcg@{k}": mean([r["ndcg"] for r in rows]),
-    }
-    return metrics, rows
-
-
-Search = Callable[[str, int], Sequence[Any]]
-
-
 def retrieval_suite(coach: Any, cases: Sequence[Case], baselines: dict[str, Search]) -> SuiteResult:
     """The full pipeline next to dense-only, BM25-only and any extra baselines, on the same questions."""
     tol = coach.settings.eval_tolerance_s
@@ -263,8 +233,8 @@ def conversation_suite(coach: Any, cases: Sequence[Case]) -> SuiteResult:
             continue
         a = coach.ask(case.question, history=case.history)
         b = coach.ask(case.question)
-        hit_a = float(any(c.start - tol <= g <= c.end + tol for c in a.citations for g in case.gold_times))
-        hit_b = float(any(c.start - tol <= g <= c.end + tol for c in b.citations for g in case.gold_times))
+        hit_a = float(any(covers(c, case.gold_times, tol) for c in a.citations))
+        hit_b = float(any(covers(c, case.gold_times, tol) for c in b.citations))
         with_history.append(hit_a)
         alone.append(hit_b)
         rows.append({"id": case.id, "with history": hit_a, "without": hit_b})
