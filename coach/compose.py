@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from coach.advice import Point
 from coach.citations import CitationBook, Quote
 from coach.frameworks import FrameworkMatch, SourcedFramework
-from coach.phrasing import is_advice
+from coach.phrasing import is_advice, says_something
 from coach.plan import AdvicePlan
 from coach.premises import Correction
 from coach.textutil import first_sentences, strip_end
@@ -64,7 +64,9 @@ class OfflineComposer:
                 lines.append(_lead(w, plan.lead, tuple(q for q in plan.lead.sentences if q not in _shown(plan.lead))))
                 lead = tuple(dict.fromkeys(w.number(plan.lead.ref, q) for q in _shown(plan.lead)))
             else:
-                rest = tuple(q for i, q in enumerate(plan.lead.sentences) if i not in (0, plan.lead.best))[:2]
+                rest = tuple(
+                    q for i, q in enumerate(plan.lead.sentences) if i not in (0, plan.lead.best) and says_something(q.text)
+                )[:2]
                 if corrects:  # the correction already said what to do first: add only its reasons
                     rest = tuple(q for q in plan.lead.sentences if q != plan.correction.quote)[:2]  # type: ignore[union-attr]
                 else:
@@ -113,13 +115,16 @@ def _correction(w: _Writer, c: Correction, lead: Point | None = None) -> str:
 
 
 def _where(lead: Point) -> str:
-    return f" (step {lead.step.n} of {_short_name(lead.item)})" if lead.step and lead.item else ""
+    """Where the move sits: "step 2 of" a sequence, "from" a set of options (a strategy is not a step 2)."""
+    if not lead.step or not lead.item:
+        return ""
+    return f" (step {lead.step.n} of {_short_name(lead.item)})" if lead.item.ordered else f" (from {_short_name(lead.item)})"
 
 
 def _explains(sentence: str) -> bool:
     """A sentence that gives a reason ("This simple question sets you apart…") rather than saying more of what
     to do ("Follow through on their requests…", "Even two hours once a month can be sufficient")."""
-    return not is_advice(sentence) and not _ELABORATES.search(sentence)
+    return not is_advice(sentence) and not _ELABORATES.search(sentence) and says_something(sentence)
 
 
 _ELABORATES = re.compile(r"^\W*(even|in |at |this means)\b|\b(for example|for instance|such as|e\.g\.)", re.IGNORECASE)

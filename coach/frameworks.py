@@ -58,11 +58,21 @@ class SourcedFramework:
 
 
     @property
+    def ordered(self) -> bool:
+        """A sequence to follow in order ("Steps of the Magic Loop", "How to Be Systematically Inventive"), not a
+        set of options ("Strategies for Breaking Out", "Key Takeaways…"): only then is an item "step 3", and
+        only then is there a step before it to ask about. Read from the heading, which names what the list is."""
+        return bool(_SEQUENCE.search(" ".join(self.framework.heading_path[-1:] or (self.framework.name,))))
+
+    @property
     def actionable(self) -> bool:
         """Most step labels read as moves ("Ask your boss…", "Practice…"), not causes or opinions ("Choke
         point", "Return-to-Office Movement"): only such a list can be walked as steps or lead an answer."""
         steps = self.framework.steps
         return sum(is_move(s) for s in steps) * 2 > len(steps)
+
+
+_SEQUENCE = re.compile(r"\b(steps?|how to|process|stages?|phases?|loop|sequence|playbook|checklist)\b", re.IGNORECASE)
 
 
 def is_move(step: Step) -> bool:

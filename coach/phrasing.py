@@ -69,3 +69,23 @@ def asks_how(text: str) -> bool:
 
 # The person speaking of themselves: "I", "my", "we", "our"…
 FIRST_PERSON = re.compile(r"\b(I|I'm|I've|I'd|[Mm]y|me|[Ww]e|[Oo]ur)\b")
+
+
+_FUNCTION_WORDS = frozenset(
+    """
+    a an the this that these those it its it's is are was were be been being am do does did has have had to of in on
+    at by for with from as and or but so if then than there here where when what which who whom how why not no
+    very really just also too all any some more most much many such can could would should will may might must
+    he she they them his her their we you your i me my our us one ones
+    """.split()
+)
+
+
+def says_something(sentence: str, at_least: int = 3) -> bool:
+    """Whether a sentence carries content of its own, so it can stand as a reason: "Managers rarely get asked
+    this" does; "This is where the "magic" happens" (two content words, the rest pointing back) does not, and
+    a list's lead-in ("…due to several factors:") introduces rather than says."""
+    if sentence.rstrip().endswith(":"):
+        return False
+    words = [w.lower().strip("'’") for w in _WORD.findall(sentence)]
+    return sum(w not in _FUNCTION_WORDS for w in words) >= at_least

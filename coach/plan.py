@@ -13,11 +13,12 @@ from dataclasses import dataclass, replace
 from coach.advice import PASSAGE_RANK_WEIGHT, Point, choose_lead, norm
 from coach.citations import quotes_of
 from coach.frameworks import FrameworkMatch, SourcedFramework, is_move
-from coach.phrasing import FIRST_PERSON, asks_how
+from coach.phrasing import FIRST_PERSON, asks_how, says_something
 from coach.premises import Correction, SourceSentence, find_correction
 from coach.query import Query
 from coach.reflection import question_back, reflect
 from coach.sentence_vectors import Encoder
+from coach.textutil import strip_end
 from coach.types import Passage
 from ingest.chunking import split_sentences
 
@@ -93,10 +94,19 @@ def make_plan(
         walk=walk,
         context=context,
         framework=framework,
-        question=question_back(query.text, query.situation, advice) if personal else "",
+        question=question_back(query.text, query.situation, advice, _step_before(lead, walk)) if personal else "",
         several_guests=len(guests) > 1,
         personal=personal,
     )
+
+
+def _step_before(lead: Point | None, walk: SourcedFramework | None) -> str:
+    """The label of the step before the lead in a sequence ("Ask your boss how you can help" before "Do whatever
+    they ask"), which the person may not have taken yet; '' for a first step, an option or a walk."""
+    if lead is None or lead.step is None or lead.item is None or walk is not None or not lead.item.ordered:
+        return ""
+    before = [s for s in lead.item.framework.steps if s.n == lead.step.n - 1]
+    return strip_end(before[0].label).strip('"“”') if before else ""
 
 
 def _card(framework: FrameworkMatch | None, lead: Point | None) -> FrameworkMatch | None:
@@ -141,7 +151,7 @@ def _choose_why(points: list[Point], lead: Point | None, floor: float, used: set
     return tuple(
         p for p in points
         if not p.action and p.cosine >= floor and norm(p.quote.text) not in used
-        and p.heading.split(" > ")[0] == section and not _EXAMPLE.search(p.quote.text)
+        and p.heading.split(" > ")[0] == section and not _EXAMPLE.search(p.quote.text) and says_something(p.quote.text)
     )[:1]  # fmt: skip
 
 

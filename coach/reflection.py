@@ -36,7 +36,7 @@ def reflect(text: str, situation: Situation | None = None) -> str:
             said.append(line)
         if len(said) == 2 or sum(len(s.split()) for s in said) > MAX_REFLECT_WORDS:
             break
-    intake = _intake(situation)
+    intake = _intake(situation, text)
     if intake:
         said.append(intake)
     return " ".join(said)
@@ -68,12 +68,13 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _intake(situation: Situation | None) -> str:
-    """The intake form as a sentence: "You're a senior manager, your goal is “reach director”…"."""
+def _intake(situation: Situation | None, text: str = "") -> str:
+    """The intake form as a sentence: "You're a senior manager, your goal is “reach director”…", without a
+    level the message already states in the same words ("I'm a junior analyst…")."""
     if not situation:
         return ""
     parts = []
-    if situation.level:
+    if situation.level and not (_LEVEL_SAID.search(text) and _words(situation.level) <= _words(text)):
         parts.append(f"you're {_article(situation.level)}")
     if situation.goal:
         parts.append(f"your goal is “{situation.goal.strip().rstrip('.')}”")
@@ -95,15 +96,35 @@ def _article(role: str) -> str:
 
 
 _GOAL = re.compile(r"\b(goals?|promot\w*|next level|raise|role|director|career)\b", re.IGNORECASE)
-_LEVEL = re.compile(r"\b(senior|level|director|manager|promot\w*|L\d|M\d)\b", re.IGNORECASE)
+# Words that make the advice turn on the person's level; "my manager" names a person, not a level.
+_LEVEL = re.compile(r"\b(senior|level|director|(?<!my )(?<!our )(?<!her )(?<!his )(?<!the )manager|promot\w*|L\d|M\d)\b",
+                    re.IGNORECASE)  # fmt: skip
+# "I'm a senior manager", "I've been an M2 for five years", "as a director": the level is already known
+_LEVEL_SAID = re.compile(
+    r"\b(i'm|i am|i've been|i have been|i was|as)\s+(an?|the)?\s*[\w -]{0,30}?\b(engineer|manager|director|designer|"
+    r"analyst|lead|vp|pm|ic|scientist|developer|executive|l\d+|m\d+)\b",
+    re.IGNORECASE,
+)
+# "I want to become a staff engineer", "I'd like to move to the payments team": the goal is already known
+_GOAL_SAID = re.compile(
+    r"\b(i|i'd|i would|i really|i actually|i just)\s*(want|would like|'d like|like|hope|aim|need|plan)\s+to\b",
+    re.IGNORECASE,
+)
 
 
-def question_back(text: str, situation: Situation | None, advice: str) -> str:
-    """One question whose answer would change the advice: the goal when the advice turns on goals and none
-    was given, the level when it turns on levels, else what the person has tried."""
+def question_back(text: str, situation: Situation | None, advice: str, before: str = "") -> str:
+    """One question whose answer would change the advice, never one the message already answers: the goal
+    when the advice turns on goals and none was given, the level when it turns on levels, whether the person
+    has taken the step `before` the one advised (a loop is entered at its start), else what they have tried."""
     situation = situation or Situation()
-    if not situation.goal and _GOAL.search(text) and _GOAL.search(advice):
+    if not situation.goal and not _GOAL_SAID.search(text) and _GOAL.search(text) and _GOAL.search(advice):
         return "What is the one goal you'd want your manager's help with next — and have you said it to them in those words?"
-    if not situation.level and _LEVEL.search(text):
+    if not situation.level and not _LEVEL_SAID.search(text) and _LEVEL.search(text):
         return "What level are you at now, and what does the next one look like where you work?"
+    if before:
+        return f"Have you already done the step before this one — “{before}” — and how did it go?"
     return "What have you already tried so far, and how did it go?"
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 1}

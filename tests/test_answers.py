@@ -103,6 +103,10 @@ def test_manager_situation_gets_one_move_not_the_whole_loop(bundled) -> None:  #
     assert set(_seconds(answer, "**Start here")) & (step_seconds | {1265, 1230, 608, 710})
     assert lines[-1].startswith("**A question for you:**")
     assert lines[-1].endswith("?")
+    started = re.search(r"\*\*Start here \(step (\d) of The Magic Loop for Career Growth\):\*\*", answer.text)
+    if started and int(started.group(1)) > 1:  # a loop is entered at its start: ask about the step before
+        before = expected[int(started.group(1)) - 2]
+        assert f"“{before}”" in lines[-1], answer.text
     assert answer.lead
     assert set(answer.lead) <= {c.n for c in answer.citations}
     _assert_every_claim_cited(answer, question)
@@ -137,6 +141,8 @@ def test_get_past_senior_manager_leads_with_a_strategy_not_a_cause(bundled) -> N
     assert lead, answer.text
     assert set(lead) <= strategies, answer.text
     assert not set(lead) & causes, answer.text
+    # a strategy is one option among several, not "step 1" of a sequence
+    assert "**Start here (from Breaking Through the Senior Manager Plateau):**" in answer.text, answer.text
     _assert_every_claim_cited(answer, question)
     _assert_citations_are_data(answer, _plain_source())
 

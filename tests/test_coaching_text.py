@@ -7,7 +7,7 @@ import pytest
 
 from coach.conversation import Situation
 from coach.guard import strip_injection
-from coach.phrasing import is_action, is_advice
+from coach.phrasing import is_action, is_advice, says_something
 from coach.premises import claims_about_sources, contradiction
 from coach.reflection import question_back, reflect
 from coach.sentence_vectors import SentenceVectors
@@ -42,6 +42,51 @@ def test_the_question_back_asks_for_what_would_change_the_advice() -> None:
     assert "goal" in question_back("I want a promotion but my manager never raises it.", None, advice)
     assert "goal" not in question_back("I want a promotion.", Situation(goal="reach director"), advice)
     assert question_back("My VP is furious about the outage.", None, "Own the mistake.").endswith("?")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I'm a senior manager and I've been told I'm not strategic enough for director.",
+        "I've been an M2 for five years and every promotion goes to someone else.",
+        "I actually want to become a staff engineer, not a manager. How do I get promoted on the IC track?",
+    ],
+)
+def test_the_question_back_never_asks_what_the_message_already_says(message: str) -> None:
+    asked = question_back(message, None, "Demonstrating capability for the next level makes your goals happen.")
+    if "want to become" in message:
+        assert "goal" not in asked
+    else:
+        assert "What level are you at" not in asked
+
+
+def test_my_manager_is_a_person_not_a_level() -> None:
+    asked = question_back("My manager keeps giving my best projects to a colleague.", None, "Ask how you can help.")
+    assert "level" not in asked
+
+
+def test_the_question_back_asks_about_the_step_before_the_one_advised() -> None:
+    asked = question_back("My manager ignores me.", None, "Do whatever they ask.", before="Ask your boss how you can help")
+    assert "“Ask your boss how you can help”" in asked
+    assert asked.endswith("?")
+
+
+def test_the_intake_level_is_not_said_twice() -> None:
+    line = reflect("I'm a junior analyst and I keep seeing problems in our reporting.", Situation(level="junior analyst"))
+    assert line.count("junior analyst") == 1
+
+
+@pytest.mark.parametrize(
+    ("sentence", "stands"),
+    [
+        ("Managers rarely get asked this.", True),
+        ('This is where the "magic" happens.', False),  # points back; says nothing on its own
+        ("Many individuals get stuck at the senior manager level due to several factors:", False),  # a lead-in
+        ("Leaders want the best people under them and are selfishly motivated to promote capable reports.", True),
+    ],
+)
+def test_a_reason_must_say_something_of_its_own(sentence: str, stands: bool) -> None:
+    assert says_something(sentence) is stands
 
 
 @pytest.mark.parametrize(
