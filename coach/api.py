@@ -66,7 +66,8 @@ class Coach:
         if self._plan is None:
             from coach.plan_book import PlanBook
 
-            self._plan = PlanBook(self.profiles, self.frameworks, self._ask_for)
+            queries = self.embedder.for_queries()  # a person's words: the same runtime as questions, never kept
+            self._plan = PlanBook(self.profiles, self.frameworks, self._ask_for, self.retrieve, queries)
         return self._plan
 
     def saved_profile(self, owner: str) -> Profile | None:

@@ -1,7 +1,8 @@
 """Coming back: ask how the open plan items went, and use the reply.
 
 Done → the item is marked done and the next step of the same framework is added and given, cited to its second.
-Blocked → the source's advice for that obstacle (the advisor answers the reply, cited like any answer).
+Blocked → what the item's own source says about the obstacle named (coach.plan_obstacles), cited at each
+sentence's second, never the item's step again; or, when the source does not speak to it, that said plainly.
 Dropped → the item is marked dropped. Anything else is answered as an ordinary question.
 """
 
@@ -19,6 +20,7 @@ from coach.textutil import strip_end
 from coach.types import Answer, Citation
 
 Ask = Callable[[str], Answer]  # answers a message for the person (their situation already bound)
+Advise = Callable[["PlanItem", str], Answer]  # answers an obstacle (the reply) met on an open item
 
 
 class Outcome(enum.StrEnum):
@@ -103,7 +105,7 @@ def next_step(item: PlanItem, frameworks: Sequence[SourcedFramework]) -> tuple[S
 
 
 def answer_reply(
-    reply: str, owner: str, store: ProfileStore, frameworks: Sequence[SourcedFramework], ask: Ask
+    reply: str, owner: str, store: ProfileStore, frameworks: Sequence[SourcedFramework], ask: Ask, advise: Advise
 ) -> CheckInResult:
     """Use a reply to the check-in: update the plan and answer, cited like every answer."""
     item = item_meant(reply, store.plan(owner))
@@ -115,9 +117,7 @@ def answer_reply(
         text = f"Noted: “{item.step}” is dropped from your plan. What would you like to work on instead?"
         return CheckInResult(Answer(text=text), outcome, item)
     if outcome is Outcome.blocked:
-        answer = ask(f"I planned to {_lower_first(strip_end(item.step))}. {reply}")
-        answer.text = f"About your plan item {item.n}, “{item.step}”:\n\n{answer.text}"
-        return CheckInResult(answer, outcome, item)
+        return CheckInResult(advise(item, reply), outcome, item)
     item = store.update(owner, item.n, status="done")
     found = next_step(item, frameworks)
     if found is None:
@@ -147,7 +147,3 @@ def _next_answer(done: PlanItem, fw: SourcedFramework, step: Step, added: PlanIt
     from coach.frameworks import FrameworkMatch
 
     return Answer(text=text, citations=citations, lead=(1,), framework=framework_card(FrameworkMatch(fw, 1.0)))
-
-
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text

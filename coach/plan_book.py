@@ -4,22 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import TYPE_CHECKING
 
 from coach.checkin import CheckIn, CheckInResult, answer_reply, opening
 from coach.frameworks import FrameworkIndex
 from coach.plan_export import to_ics, to_markdown
+from coach.plan_obstacles import Search, find_advice, obstacle_answer, obstacle_of
 from coach.plan_steps import answer_steps, find_step, step_of_citation
 from coach.profile_store import LOCAL, PlanItem, ProfileStore, Step
 from coach.types import Answer
+
+if TYPE_CHECKING:
+    from ingest.embedding import LocalEmbedder
 
 
 class PlanBook:
     """Every method takes `owner` (the signed-in user; LOCAL for the one person on this machine)."""
 
-    def __init__(self, store: ProfileStore, frameworks: FrameworkIndex, ask: Callable[[str, str], Answer]) -> None:
+    def __init__(
+        self, store: ProfileStore, frameworks: FrameworkIndex, ask: Callable[[str, str], Answer], search: Search,
+        queries: LocalEmbedder,
+    ) -> None:  # fmt: skip
         self.store = store
         self.frameworks = frameworks
         self._ask = ask  # (message, owner) -> Answer, with the owner's saved profile
+        self._search = search  # (query, k) -> passages (Coach.retrieve), for an obstacle met on an item
+        self._queries = queries  # embeds a person's words (never kept); the sources' sentences go to frameworks'
 
     def items(self, owner: str = LOCAL, status: str | None = None) -> list[PlanItem]:
         return self.store.plan(owner, status)
@@ -54,7 +64,18 @@ class PlanBook:
 
     def reply(self, text: str, owner: str = LOCAL) -> CheckInResult:
         """Use the person's reply to the check-in (see coach.checkin)."""
-        return answer_reply(text, owner, self.store, self.frameworks.items(), lambda m: self._ask(m, owner))
+        return answer_reply(text, owner, self.store, self.frameworks.items(), lambda m: self._ask(m, owner),
+                            self.obstacle)  # fmt: skip
+
+    def obstacle(self, item: PlanItem, reply: str) -> Answer:
+        """What the item's source says about the obstacle a reply names (see coach.plan_obstacles)."""
+        from coach.reflection import reflect
+
+        obstacle = obstacle_of(reply, item.step)
+        advice = find_advice(item, obstacle, self._search, self._queries, self.frameworks.embedder,
+                             self.frameworks.items())  # fmt: skip
+        said = reflect(reply) or f"you said “{obstacle}”."
+        return obstacle_answer(item, said[:1].lower() + said[1:] if said[1:2].islower() else said, advice)
 
     def markdown(self, owner: str = LOCAL) -> str:
         return to_markdown(self.store.plan(owner))
