@@ -13,7 +13,7 @@ from coach.frameworks import FrameworkIndex
 from coach.index import ensure_ready, ingest_as_writer, make_embedder, open_store
 from coach.retrieval import Retriever
 from coach.settings import Settings
-from coach.types import Answer, Passage
+from coach.types import Answer, Passage, RetrievalMode
 from ingest.embedding import LocalEmbedder
 from ingest.locking import Notify
 from ingest.report import IngestReport
@@ -112,7 +112,7 @@ class Coach:
         """Add or update sources, as the store's only writer (another process writing it is waited for)."""
         return ingest_as_writer(paths, self.store, self.embedder, self.settings, progress, notify)
 
-    def retrieve(self, question: str, k: int = 5, mode: str = "hybrid") -> list[Passage]:
+    def retrieve(self, question: str, k: int = 5, mode: RetrievalMode = "hybrid") -> list[Passage]:
         return self.retriever.retrieve(question, k=k, mode=mode)
 
     def ask(

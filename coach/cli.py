@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import json
 import os
 import sys
@@ -14,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+from coach.types import RetrievalMode
 
 # Imports are deferred to the commands that need them: `coach ask` and `coach retrieve` start in well under a
 # second, without torch, LangChain's chat models, Gradio or rich's tables (tests/test_fast_cli.py).
@@ -27,12 +28,6 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Career coaching grounded in cited sources.")
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # an error line must stay one greppable line
-
-class Mode(enum.StrEnum):
-    hybrid = "hybrid"
-    dense = "dense"
-    bm25 = "bm25"
-
 
 StoreOpt = Annotated[Path | None, typer.Option("--store", help="Store directory (default: COACH_STORE_DIR).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
@@ -195,7 +190,7 @@ def repair(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 def retrieve(
     query: Annotated[str, typer.Argument(help="What to search for.")],
     k: Annotated[int, typer.Option("-k", min=1, max=50, help="How many passages.")] = 5,
-    mode: Annotated[Mode, typer.Option(help="How to search: hybrid, dense or bm25.")] = Mode.hybrid,
+    mode: Annotated[RetrievalMode, typer.Option(help="How to search: hybrid, dense or bm25.")] = "hybrid",
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -203,7 +198,7 @@ def retrieve(
     if not query.strip():
         fail("the query is empty: say what you are looking for")
     coach = open_coach(store, show_progress=not as_json)
-    hits = coach.retrieve(query[: coach.settings.max_question_chars], k=k, mode=mode.value)
+    hits = coach.retrieve(query[: coach.settings.max_question_chars], k=k, mode=mode)
     if as_json:
         out.print_json(json.dumps({"query": query, "passages": [h.to_dict() for h in hits]}))
         return
@@ -407,10 +402,20 @@ def main(argv: list[str] | None = None) -> Any:
         from ingest.locking import WriterBusy
         from ingest.store import StoreUnavailable
 
-        readable = isinstance(exc, StoreUnavailable | QuestionError | LLMConfigError | ModelCacheError | WriterBusy)
+        bad = _bad_setting(exc)
+        readable = bad or isinstance(exc, StoreUnavailable | QuestionError | LLMConfigError | ModelCacheError | WriterBusy)
         hint = "" if readable else " (set COACH_DEBUG=1 for details)"
-        err.print(f"[red]error:[/] {exc}{hint}")
+        err.print(f"[red]error:[/] {bad or exc}{hint}")
         sys.exit(1)
+
+
+def _bad_setting(exc: BaseException) -> str | None:
+    """A COACH_* variable the settings refused, on one line: which one, and what it accepts."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError) or exc.title != "Settings":
+        return None
+    return "; ".join(f"COACH_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
 
 
 def _is_usage_error(exc: BaseException) -> bool:

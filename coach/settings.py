@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from coach.resources import bundled_folder
+from ingest.backends import EmbedBackend
 
 
 def _data_home() -> Path:
@@ -36,7 +37,7 @@ class Settings(BaseSettings):
         default_factory=lambda: Path.home() / ".cache" / "coach",
         description="Cache folder: the exported ONNX model and, for local stores, the retriever snapshot.",
     )
-    embed_backend: str = Field(
+    embed_backend: EmbedBackend = Field(
         "auto",
         description="Embedding runtime for all-MiniLM-L6-v2: auto (torch-bf16 where the CPU has native bf16, "
         "else torch), torch, torch-bf16, onnx or onnx-int8.",

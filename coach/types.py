@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ingest.timestamps import MAX_SECONDS, format_time
+
+RetrievalMode = Literal["hybrid", "dense", "bm25"]  # fused, vectors only, keywords only
 
 
 def youtube_url(video_id: str, start: int) -> str:

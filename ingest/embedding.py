@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ingest.backends import BACKENDS
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -38,7 +40,6 @@ MAX_SEQ_TOKENS = 256
 MODEL_THREADS = 2  # long-lived threads the model runs on (see encode): 8 users, 5.98 answers/s vs 4.94 with one
 MEMO_ROWS = 50_000  # vectors a VectorMemo keeps (1.5 kB each: at most ~80 MB)
 PAD_TOKENS_TO = 8  # torch batches pad to 8, 16, … 256 tokens: few shapes, bounded memory (see _torch_batch)
-BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8")
 # Runtimes whose vectors are interchangeable share an index; int8 moves vectors too far (cosine ~0.992).
 VECTOR_FAMILY = {"torch": "fp32", "torch-bf16": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
 

@@ -103,6 +103,19 @@ def test_usage_errors_exit_2_and_name_the_option(args: list[str], names: str, ca
     assert names in lines[0]
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "accepts"),
+    [("COACH_EMBED_BACKEND", "gpu", "'onnx-int8'"), ("COACH_TOP_K", "100", "less than or equal to 20")],
+)
+def test_a_refused_setting_is_one_line_naming_the_variable(variable: str, value: str, accepts: str, cache_dir: Path) -> None:
+    code, _, err = run_cli("retrieve", "x", env=cli_env(cache_dir, **{variable: value}), timeout=120)
+    assert code == 1
+    lines = error_lines(err)
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"error: {variable}: ")
+    assert accepts in lines[0]
+
+
 @pytest.mark.parametrize(("stored", "linked"), [(-50, 0), (24 * 3600 + 1, 0), (0, 0), (65, 65), (24 * 3600, 24 * 3600)])
 def test_a_link_never_carries_a_negative_or_absurd_second(stored: int, linked: int) -> None:
     """An index built before the parser refused such times may still hold one (issue 19: `&t=-50s`)."""
