@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from ingest.chunk_meta import ChunkMeta
 from ingest.timestamps import MAX_SECONDS, format_time
 
 RetrievalMode = Literal["hybrid", "dense", "bm25"]  # fused, vectors only, keywords only
@@ -44,24 +45,14 @@ class Passage:
         return format_time(self.start)
 
     @classmethod
-    def from_store(cls, cid: str, text: str, meta: dict[str, Any], score: float) -> Passage:
-        spans = tuple(tuple(s) for s in json.loads(meta.get("spans") or "[]"))
+    def from_store(cls, cid: str, text: str, meta: Mapping[str, Any], score: float) -> Passage:
+        """A stored chunk as a passage; `meta` is what ingest wrote (ingest.chunk_meta.ChunkMeta)."""
+        m = ChunkMeta.from_store(meta)
         return cls(
-            id=cid,
-            text=text,
-            video_id=str(meta.get("video_id") or ""),
-            start=int(meta.get("start") or 0),
-            end=int(meta.get("end") or 0),
-            title=str(meta.get("title") or ""),
-            guest=str(meta.get("guest") or ""),
-            score=round(float(score), 4),
-            source=str(meta.get("source_name") or ""),
-            heading=str(meta.get("heading") or ""),
-            speakers=str(meta.get("speakers") or ""),
-            timed=bool(meta.get("timed", True)),
-            spans=spans,  # type: ignore[arg-type]
-            index=int(meta.get("index", -1)),
-        )
+            id=cid, text=text, video_id=m.video_id, start=m.start, end=m.end, title=m.title, guest=m.guest,
+            score=round(float(score), 4), source=m.source_name, heading=m.heading, speakers=m.speakers,
+            timed=m.timed, spans=m.sentence_spans(), index=m.index,
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

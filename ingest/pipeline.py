@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ingest.chunk_meta import ChunkMeta
 from ingest.chunking import Chunk, chunk_segments
 from ingest.dedup import SAME_EPISODE, minhash, similarity, title_names_guest
 from ingest.embedding import LocalEmbedder
@@ -42,28 +42,6 @@ def file_sha(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def chunk_metadata(source: ParsedSource, name: str, chunk: Chunk) -> dict[str, Any]:
-    meta = source.meta
-    return {
-        "source_key": source.key,
-        "source_name": name,
-        "format": source.format,
-        "title": meta.title,
-        "video_id": meta.video_id if meta.has_youtube_id else "",
-        "guest": meta.guest,
-        "publish_date": meta.publish_date,
-        "start": chunk.start_s,
-        "end": chunk.end_s,
-        "heading": " > ".join(chunk.heading_path),
-        "speakers": ", ".join(chunk.speakers),
-        "index": chunk.index,
-        "tokens": chunk.tokens,
-        "timed": chunk.timed,
-        "spans": json.dumps(chunk.spans),
-        "topics": ", ".join(meta.topics[:12]),
-    }
 
 
 def ingest_paths(
@@ -151,7 +129,7 @@ def _ingest_one(
         [i for i, _ in new],
         [c.text for _, c in new],
         vectors,
-        [chunk_metadata(source, name, c) for _, c in new],
+        [ChunkMeta.of(source, name, c).to_store() for _, c in new],
         stale,
     )
     records[key] = record

@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingest.chunk_meta import ChunkMeta
 from ingest.store import ChunkStore, SourceRecord
 
 
@@ -31,20 +32,19 @@ def records_from_chunks(store: ChunkStore) -> dict[str, SourceRecord]:
     """Manifest records rebuilt from chunk metadata. The file hash is left empty, so the next ingest of each
     file parses it again (its chunk ids are content hashes, so nothing is embedded twice)."""
     grouped: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    first: dict[str, dict[str, object]] = {}
+    first: dict[str, ChunkMeta] = {}
     for chunk in store.all_chunks():
-        key = str(chunk.meta.get("source_key") or "")
-        if not key:
+        meta = ChunkMeta.from_store(chunk.meta)
+        if not meta.source_key:
             continue
-        grouped[key].append((int(chunk.meta.get("index", 0) or 0), chunk.id))
-        first.setdefault(key, chunk.meta)
+        grouped[meta.source_key].append((meta.index, chunk.id))
+        first.setdefault(meta.source_key, meta)
     records = {}
     for key, members in grouped.items():
         meta = first[key]
         records[key] = SourceRecord(
-            key=key, path=key, name=str(meta.get("source_name") or Path(key).stem), format=str(meta.get("format", "")),
-            file_sha="", video_id=str(meta.get("video_id", "")), title=str(meta.get("title", "")),
-            guest=str(meta.get("guest", "")), chunk_ids=[cid for _, cid in sorted(members)],
+            key=key, path=key, name=meta.source_name or Path(key).stem, format=meta.format, file_sha="",
+            video_id=meta.video_id, title=meta.title, guest=meta.guest, chunk_ids=[cid for _, cid in sorted(members)],
         )  # fmt: skip
     return records
 

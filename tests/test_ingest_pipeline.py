@@ -257,3 +257,24 @@ def test_read_all_reads_a_collection_past_sqlites_variable_limit(tmp_path: Path)
     assert got["documents"] == got["ids"]
     assert [m["start"] for m in got["metadatas"]] == [int(i[2:]) for i in got["ids"]]
     assert len(got["embeddings"]) == n
+
+
+def test_chunk_metadata_reads_back_as_it_was_written(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """One ChunkMeta for writer and readers: what a stored chunk carries comes back field for field, and a
+    passage built from it keeps the sentence seconds."""
+    from coach.types import Passage
+    from ingest.chunk_meta import ChunkMeta
+
+    store = _store(tmp_path / "store", embedder)
+    ingest_paths([NOTES, _copy_episode(tmp_path / "src", "ada-chen-rekhi")], store, embedder)
+    chunks = store.all_chunks()
+    assert {c.meta["format"] for c in chunks} == {"notes", "transcript"}
+    for chunk in chunks:
+        meta = ChunkMeta.from_store(chunk.meta)
+        assert meta.to_store() == chunk.meta
+        passage = Passage.from_store(chunk.id, chunk.text, chunk.meta, 0.0)
+        assert (passage.start, passage.end, passage.index) == (meta.start, meta.end, meta.index)
+        assert passage.spans == meta.sentence_spans()
+        assert all(meta.start <= s[2] <= s[3] <= meta.end for s in passage.spans)
+    older = ChunkMeta.from_store({"source_key": "k", "start": 5})  # an index written before a field existed
+    assert (older.index, older.timed, older.sentence_spans(), older.end) == (-1, True, (), 0)
