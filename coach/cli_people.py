@@ -97,6 +97,25 @@ def profile_delete(
     _cli().out.print(f"Forgotten: {gone} record(s) deleted." if gone else "Nothing was stored for you.")
 
 
+@profile_app.command("migrate")
+def profile_migrate(store: StoreOpt = None) -> None:
+    """Create the profile database (COACH_DATABASE_URL, or the store's SQLite file) and bring its schema up to date.
+
+    Coach does this on first use too, safely when many processes start at once; a deployment can run it once
+    before starting its replicas. It stores nothing about anyone."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    profiles = _profiles(store)
+    where = make_url(profiles.url).render_as_string(hide_password=True)
+    try:
+        ran, revision = profiles.migrate()
+    except SQLAlchemyError as exc:
+        _cli().fail(f"could not migrate {where}: {str(getattr(exc, 'orig', None) or exc).splitlines()[0]}", code=1)
+    said = "migrated now" if ran else "already up to date"
+    _cli().out.print(f"Profile database {where}: revision {revision} ({said}).", highlight=False, soft_wrap=True)
+
+
 # ---- plan ----------------------------------------------------------------------------------------------
 @plan_app.callback()
 def plan_list(

@@ -7,14 +7,18 @@ is only ever created or changed by the migrations in `coach/migrations`, never b
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
+    Connection,
     Date,
     DateTime,
     Engine,
@@ -24,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -123,24 +128,73 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-_migrate_lock = threading.Lock()
+_migrate_lock = threading.Lock()  # threads of one process; the lock below covers processes
+# The PostgreSQL advisory-lock key every Coach process takes around its migrations (any fixed 64-bit number;
+# this one spells "coachmig"). Other applications sharing the database do not use it.
+MIGRATION_LOCK_KEY = int.from_bytes(b"coachmig", "big") & 0x7FFF_FFFF_FFFF_FFFF
+MIGRATION_LOCK_SUFFIX = ".migrate-lock"  # beside a SQLite file: `<db>.migrate-lock`
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision` through the Alembic migrations (a no-op when it is there already)."""
-    from alembic import command
+def head_revision() -> str:
+    """The newest revision in coach/migrations."""
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with _migrate_lock, engine.begin() as connection:
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None  # coach/migrations is never empty
+    return head
+
+
+def upgrade(engine: Engine, revision: str = "head") -> bool:
+    """Bring the schema to `revision` through the Alembic migrations; False when it was there already.
+
+    Safe when many processes start at once on a fresh database (replicas, workers): each takes a lock first
+    (PostgreSQL: `pg_advisory_xact_lock` in the migrating transaction, so a crashed process frees it; SQLite: an
+    exclusive `flock` on a file beside the database) and reads the revision again once it holds it, so exactly
+    one runs the migrations and the others find the schema done. Other databases get the in-process lock only:
+    run `coach profile migrate` once before starting replicas there."""
+    from alembic import command
+    from alembic.config import Config
+
+    target = head_revision() if revision == "head" else revision
+    if current_revision(engine) == target:
+        return False  # the common case: no lock taken
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with _migrate_lock, _file_lock(sqlite_path(str(engine.url))), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        if _revision(connection) == target:
+            return False  # another process migrated while this one waited
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        return True
+
+
+@contextmanager
+def _file_lock(path: Path | None) -> Iterator[None]:
+    """An exclusive lock on `<db>.migrate-lock` (created readable by its owner only) while migrating a SQLite file."""
+    if path is None:
+        yield
+        return
+    lock = path.with_name(path.name + MIGRATION_LOCK_SUFFIX)
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-        return context.get_current_revision()
+        return _revision(connection)

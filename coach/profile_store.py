@@ -27,6 +27,7 @@ from coach.people_db import (
     STATUSES,
     PlanItemRow,
     ProfileRow,
+    current_revision,
     database_url,
     make_engine,
     private_file,
@@ -255,6 +256,18 @@ class ProfileStore:
             upgrade(engine)
             self._engine = engine
             return engine
+
+    def migrate(self) -> tuple[bool, str | None]:
+        """Create the database if needed and bring its schema to the newest migration now, rather than on first use
+        (`coach profile migrate`, for a deployment to run once before its replicas start): (whether this call ran
+        the migrations, the revision now)."""
+        with self._lock:
+            if self.path is not None:
+                private_file(self.path)
+            engine = self._engine or make_engine(self.url)
+            ran = upgrade(engine)
+            self._engine = engine
+            return ran, current_revision(engine)
 
     def close(self) -> None:
         with self._lock:
