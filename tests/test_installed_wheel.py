@@ -102,6 +102,8 @@ def test_the_wheel_carries_its_files_and_reads_them_from_the_install(installed: 
         assert Path(shipped).is_relative_to(venv), shipped
         assert (Path(shipped) / inside).is_file(), shipped
     assert prompt == "You are C"
+    shipped = {p.name for p in Path(data_dir).iterdir()}
+    assert shipped == {p.name for p in (ROOT / "data").iterdir() if p.is_file()}  # the whole bundled corpus
 
 
 def test_coach_ask_from_another_folder_answers_from_the_bundled_notes(installed: Path, elsewhere) -> None:  # type: ignore[no-untyped-def]
