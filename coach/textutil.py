@@ -6,15 +6,16 @@ import re
 
 from ingest.chunking import split_sentences
 
-# A citation marker as the answer text carries it: "[3]" (the optional space before it belongs to it).
-MARKER = re.compile(r"\s?\[(\d{1,3})\]")
+MARKER_PATTERN = r"\[(\d{1,3})\]"  # a citation marker, "[3]": every pattern that finds markers is built on it
+# A citation marker as the answer text carries it (the optional space before it belongs to it).
+MARKER = re.compile(r"\s?" + MARKER_PATTERN)
 NUMBER_WORDS = {
     w: i for i, w in enumerate(
         "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
         "seventeen eighteen nineteen twenty".split()
     )
 }  # fmt: skip
-_TYPED_MARKER = re.compile(r"\[(\d{1,3})\]")
+_TYPED_MARKER = re.compile(MARKER_PATTERN)
 
 
 def inert(text: str) -> str:

@@ -29,6 +29,7 @@ from starlette.middleware import Middleware
 
 from coach.gate import Gate, SignInThrottle
 from coach.markup import api_payload, entities, link_citations, literal, render_answer, render_framework, render_sources
+from coach.textutil import MARKER_PATTERN
 from coach.ui_people import People, render_plan, steps_state
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ ERROR_TEXT = "Sorry — something went wrong on my side while answering. Please 
 _STREAM_EVERY_S = 0.05  # the least time between two streamed versions of a message
 _REVEAL_EVERY_S = 0.04  # an answer that is ready at once is shown growing, a sentence or line at a time …
 _REVEAL_MAX_S = 0.6  # … for at most this long
-_REVEAL_CUT = re.compile(r"\[\d{1,3}\]\.(?= )|\n")  # after a cited sentence or at a line end
+_REVEAL_CUT = re.compile(MARKER_PATTERN + r"\.(?= )|\n")  # after a cited sentence or at a line end
 THINKING = '<div class="coach-thinking">Searching the episodes for passages that fit…</div>'
 THANKS = {"up": "Thanks — noted: this answer helped.", "down": "Thanks — noted: this answer did not help."}
 UNVOTED = "Your vote was removed."
@@ -374,6 +375,9 @@ def build_app(coach: Any, concurrency: int = CONCURRENCY) -> gr.Blocks:
                         remind = gr.Textbox(label="Remind me on (YYYY-MM-DD)", elem_id="coach-item-remind")
                         save_item = gr.Button("Save item", size="sm", elem_id="coach-save-item")
                     plan_note = gr.HTML("", elem_id="coach-plan-note", padding=False)
+                    export = gr.Button("Export my plan (Markdown and calendar)", size="sm", elem_id="coach-export")
+                    exported = gr.File(label="My plan, to download", file_count="multiple", interactive=False,
+                                       visible=False, elem_id="coach-exported")  # fmt: skip
             with gr.Column(scale=5, min_width=320, elem_id="coach-side"):
                 framework = gr.HTML("", elem_id="coach-framework", padding=False)
                 sources = gr.HTML(render_sources(None), elem_id="coach-sources", padding=False)
@@ -394,7 +398,9 @@ def build_app(coach: Any, concurrency: int = CONCURRENCY) -> gr.Blocks:
                 done.then(people.after_answer, [state], [steps, plan, state], queue=False, **private)
             demo.load(people.load, [state], [level, goal, manager, note, state, plan, chatbot], **private)
             save.click(people.save_profile, [level, goal, manager, note, state], [profile_note, state], **private)
-            forget.click(people.forget, [state], [level, goal, manager, note, profile_note, state, plan, steps], **private)
+            forget.click(people.forget, [state], [level, goal, manager, note, profile_note, state, plan, steps, exported],
+                         **private)  # fmt: skip
+            export.click(people.export, None, exported, api_name="plan_export")
             steps.click(people.add_step, [steps, state], [plan, plan_note, state], **private)
             save_item.click(people.update_item, [item_n, status, item_note, remind, state], [plan, plan_note, state],
                             **private)  # fmt: skip
