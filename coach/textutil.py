@@ -40,10 +40,3 @@ def without_label(text: str, label: str) -> str:
 def first_sentences(text: str, n: int) -> str:
     return " ".join(split_sentences(text)[:n]).strip()
 
-
-def number_value(word: str) -> int | None:
-    """7 for "7" or "seven"; None for anything else."""
-    word = word.lower()
-    if word.isdigit():
-        return int(word)
-    return NUMBER_WORDS.get(word)

@@ -99,7 +99,6 @@ class LocalLocks:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._commit_fd: int | None = None
         self._commit_depth = 0
 
     # ---- writer ------------------------------------------------------------------

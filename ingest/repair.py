@@ -23,10 +23,6 @@ class RepairReport:
     actions: list[str] = field(default_factory=list)
     reingest: list[Path] = field(default_factory=list)  # sources to ingest again (dropped or refreshed)
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.actions)
-
 
 def records_from_chunks(store: ChunkStore) -> dict[str, SourceRecord]:
     """Manifest records rebuilt from chunk metadata. The file hash is left empty, so the next ingest of each

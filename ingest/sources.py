@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from ingest.notes import parse_notes
@@ -164,12 +164,3 @@ def parse_file(path: Path, max_bytes: int) -> ParsedSource:
     parsed.key = source_key(path)
     return parsed
 
-
-def parse_all(paths: Iterable[Path], max_bytes: int) -> Iterator[tuple[Path, ParsedSource | SourceError]]:
-    for path in paths:
-        try:
-            yield path, parse_file(path, max_bytes)
-        except SourceError as exc:
-            yield path, exc
-        except (OSError, RecursionError, ValueError) as exc:  # unreadable or pathological input
-            yield path, SourceError(f"could not read: {exc}")

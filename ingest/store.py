@@ -82,8 +82,7 @@ class SourceRecord:
 class StoredChunk:
     id: str
     text: str
-    meta: dict[str, Any]
-    score: float = 0.0
+    meta: dict[str, Any]  # ingest.chunk_meta.ChunkMeta, as stored
 
 
 class StoreUnavailable(RuntimeError):
