@@ -1,4 +1,5 @@
-"""Stress: every fault of issue 19 reproduced in a temp folder, each answered survived / lost.
+"""Stress: the faults a shared store meets (two writers, a reader during an ingest, a full or read-only disk, a lost
+manifest or damaged database, hostile files and inputs) reproduced in a temp folder, each answered survived / lost.
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m bench.stress [--only NAME ...] [--json]
 

@@ -1,4 +1,5 @@
-"""The public result types of the contract (see DESIGN.md §2)."""
+"""The public result types: what `Coach.retrieve` and `Coach.ask` return, and what `--json`, the chat API and
+the MCP tools serialise (their fields are a contract scripts outside the project rely on)."""
 
 from __future__ import annotations
 
