@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = PROJECT_ROOT.parent / "shared" / "corpus" / "lennys-podcast-transcripts" / "episodes"
+_CORPUS = Path("shared") / "corpus" / "lennys-podcast-transcripts" / "episodes"
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
@@ -23,6 +23,12 @@ OFFLINE_ENV = {
 }
 BUSY_SHARE = 0.05  # background CPU above this share of the machine during a measurement triggers a warning
 NETWORK_ATTEMPTS: list[str] = []  # non-loopback connections refused by refuse_network(), in this process
+
+
+def default_corpus() -> Path:
+    """The 303 transcripts: beside the checkout (as CI clones it), else where this machine keeps them."""
+    beside = PROJECT_ROOT.parent / _CORPUS
+    return beside if beside.is_dir() else Path("/work") / _CORPUS
 
 
 def offline() -> None:

@@ -39,13 +39,13 @@ from typing import Any
 
 from bench.common import (
     BUSY_SHARE,
-    DEFAULT_CORPUS,
     NETWORK_ATTEMPTS,
     OFFLINE_ENV,
     PROJECT_ROOT,
     busy_cpu_seconds,
     children_cpu_seconds,
     cpu_seconds,
+    default_corpus,
     offline,
     peak_rss_mb,
     ratio,
@@ -545,14 +545,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--wait-idle", type=float, default=600, metavar="S", help="wait up to S s for idle cores per contender (0: no wait)"
     )
-    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="folder of <episode>/transcript.md")
+    ap.add_argument("--corpus", type=Path, default=default_corpus(), help="folder of <episode>/transcript.md")
     ap.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help="JSONL with question, gold_video_ids")
     ap.add_argument("--contender", choices=list(RUNNERS), help=argparse.SUPPRESS)  # internal: run one in this process
     ap.add_argument("--plan", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if not args.corpus.is_dir() and args.corpus == DEFAULT_CORPUS:
-        args.corpus = Path("/work/shared/corpus/lennys-podcast-transcripts/episodes")
     return args
 
 

@@ -24,8 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import DEFAULT_CORPUS as CORPUS
-from bench.common import PROJECT_ROOT
+from bench.common import PROJECT_ROOT, default_corpus
 
 NOTES = PROJECT_ROOT / "data" / "ethan-evans-career-development.md"
 MAX_BYTES = 8_000_000  # the default COACH_MAX_FILE_MB
@@ -79,7 +78,8 @@ def best_seconds(path: Path, runs: int = RUNS) -> float:
 
 
 def real_files(transcripts: int) -> dict[str, list[Path]]:
-    folders = sorted(CORPUS.iterdir()) if CORPUS.is_dir() else []
+    corpus = default_corpus()
+    folders = sorted(corpus.iterdir()) if corpus.is_dir() else []
     episodes = [p / "transcript.md" for p in folders if (p / "transcript.md").is_file()]
     sample = episodes[:: max(1, len(episodes) // transcripts)][:transcripts] if transcripts else []
     return {"real: bundled notes": [NOTES], f"real: {len(sample)} transcripts": sample}

@@ -39,12 +39,12 @@ from typing import Any
 
 from bench.common import (
     BUSY_SHARE,
-    DEFAULT_CORPUS,
     NETWORK_ATTEMPTS,
     OFFLINE_ENV,
     PROJECT_ROOT,
     busy_cpu_seconds,
     children_cpu_seconds,
+    default_corpus,
     offline,
     peak_rss_mb,
     ratio,
@@ -56,7 +56,6 @@ from evals.datasets import DATASETS
 CORPORA = ("bundled", "full")
 QUESTIONS = {"bundled": DATASETS / "notes.jsonl", "full": DATASETS / "corpus.jsonl"}
 DEFAULT_STORE_FULL = Path.home() / ".cache" / "coach" / "bench-full-store"
-FALLBACK_CORPUS = Path("/work/shared/corpus/lennys-podcast-transcripts/episodes")
 K = 5
 WARMUP = 3
 OPS = ("retrieve", "ask", "baseline")
@@ -405,7 +404,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--n", type=int, default=40, help="timed queries per corpus (questions cycled), after warm-up")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--store-full", type=Path, default=DEFAULT_STORE_FULL, help="persistent store for the full corpus")
-    ap.add_argument("--corpus-dir", type=Path, default=DEFAULT_CORPUS, help="folder of <episode>/transcript.md")
+    ap.add_argument("--corpus-dir", type=Path, default=default_corpus(), help="folder of <episode>/transcript.md")
     ap.add_argument("--wait-idle", type=float, default=120, metavar="S", help="wait up to S s for idle cores (0: no wait)")
     ap.add_argument(
         "--torch-threads",
@@ -420,8 +419,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.n < 1:
         ap.error("--n must be at least 1")
-    if not args.corpus_dir.is_dir() and args.corpus_dir == DEFAULT_CORPUS:
-        args.corpus_dir = FALLBACK_CORPUS
     return args
 
 
