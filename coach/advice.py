@@ -49,6 +49,7 @@ class Point:
     score: float  # ranking score
     action: bool  # something a person can do
     rank: int = 0  # rank of the retrieved passage it sits in
+    lift: float = 0.0  # what a near situation of the source's library added to its score (coach/situations.py)
     item: SourcedFramework | None = None
     step: Step | None = None
 

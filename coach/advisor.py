@@ -23,6 +23,7 @@ from coach.query import Query, read_query
 from coach.retrieval import Retriever
 from coach.sentence_vectors import SentenceVectors
 from coach.settings import Settings
+from coach.situations import SituationLibrary, holding, lifted
 from coach.types import Answer, Passage
 
 # Evidence (best cosine of the question, or of one of its own sentences, to a retrieved passage or to one of
@@ -72,6 +73,7 @@ class Advisor:
         llm: Any = None,
         checker: CitationChecker | None = None,
         refuse_below: float = REFUSE_BELOW,
+        library: SituationLibrary | None = None,
     ) -> None:
         self.retriever = retriever
         self.embedder = retriever.embedder
@@ -82,6 +84,7 @@ class Advisor:
         self.checker = checker or CitationChecker(self.embedder)
         self.sentences = SentenceVectors(self.embedder)
         self.refuse_below = refuse_below
+        self.library = library
 
     def ask(
         self, question: str, history: Sequence[Any] | None = None, situation: Situation | None = None
@@ -104,6 +107,8 @@ class Advisor:
         version = self.retriever.store.version()
         snapshot = self.retriever.snapshot(version)
         passages = self.retriever.retrieve(query.search, k=self.settings.top_k, vector=query.vector, snapshot=snapshot)
+        near = self.library.near(self.library.view(version), query.focus_vector, passages) if self.library else []
+        passages = passages + holding(near, passages, snapshot.passages)
         view = self.frameworks.view(version)
         vectors = (query.focus_vector, query.vector) if query.follow_up else (query.vector,)
         following = {
@@ -116,7 +121,8 @@ class Advisor:
         if framework is not None and not framework.item.actionable and asks_how(query.text):
             # "How do I get past…?" asks for the moves, not the causes listed beside them
             framework = self.frameworks.moves_beside(framework, view) or framework
-        return Reading(query, passages, rankings[0], rankings[-1], framework, declined=False,
+        points = lifted(rankings[0], near)
+        return Reading(query, passages, points, rankings[-1] if query.follow_up else points, framework, declined=False,
                        part_fit=self._part_fit(query, rankings[0]))  # fmt: skip
 
     def _part_fit(self, query: Query, points: list[Point]) -> float:

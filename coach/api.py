@@ -13,6 +13,7 @@ from coach.frameworks import FrameworkIndex
 from coach.index import ensure_ready, ingest_as_writer, make_embedder, open_store
 from coach.retrieval import Retriever
 from coach.settings import Settings
+from coach.situations import SituationLibrary
 from coach.types import Answer, Passage, RetrievalMode
 from ingest.embedding import LocalEmbedder
 from ingest.locking import Notify
@@ -46,7 +47,8 @@ class Coach:
         # `embedder` itself embeds what is ingested.
         self.retriever = Retriever(store, embedder.for_queries(), snapshot_dir=snapshots)
         self.frameworks = FrameworkIndex(store, embedder.for_sources())
-        self.advisor = Advisor(self.retriever, self.frameworks, settings, llm)
+        self.library = SituationLibrary(store, embedder.for_sources())
+        self.advisor = Advisor(self.retriever, self.frameworks, settings, llm, library=self.library)
         self.startup_report: IngestReport | None = None
         self._profiles: ProfileStore | None = None
         self._plan: PlanBook | None = None

@@ -206,7 +206,10 @@ def _across_sources(
     best: dict[str, Point] = {}
     for p in points:
         best.setdefault(p.source, p)
-    order = [best[s] for s in sources if s in best and best[s].cosine >= floor]
+    # a source whose own library knows this situation speaks first (the library's judgement counts as fit); the
+    # retriever's order ranks the rest
+    order = sorted((best[s] for s in sources if s in best and best[s].cosine + best[s].lift >= floor),
+                   key=lambda p: -p.lift)  # fmt: skip
     lead = order[0] if order else (points[0] if points else None)
     method = _method_asked(query, framework)
     if method is not None:  # "how do I…?" with a list of moves that fits it: its best step leads

@@ -18,6 +18,7 @@ from ingest.embedding import LocalEmbedder
 from ingest.frameworks import extract_frameworks
 from ingest.report import FileResult, IngestReport
 from ingest.segments import ParsedSource, SourceError
+from ingest.situations import library_sha, read_library
 from ingest.sources import discover, display_name, parse_file, source_key
 from ingest.store import ChunkStore, SourceRecord
 
@@ -88,6 +89,8 @@ def _ingest_one(
     old = records.get(key)
     try:
         sha = file_sha(path)
+        if library := library_sha(path):  # the source and its situation library are indexed together
+            sha = hashlib.sha256(f"{sha}+{library}".encode()).hexdigest()
     except OSError as exc:
         return FileResult(str(path), "error", message=f"could not read: {exc}")
     if old and old.file_sha == sha:
@@ -106,6 +109,8 @@ def _ingest_one(
         minhash=signature, warnings=list(source.warnings),
         frameworks=[f.to_dict() for f in extract_frameworks(source)],
     )  # fmt: skip
+    record.situations, notes = read_library(path, source)
+    record.warnings.extend(notes)
     copy_of, conflict = _same_video(source, key, signature, records, shared)
     if copy_of:
         record.duplicate_of = copy_of.key

@@ -76,6 +76,7 @@ class SourceRecord:
     duplicate_of: str = ""
     warnings: list[str] = field(default_factory=list)
     frameworks: list[dict[str, Any]] = field(default_factory=list)
+    situations: list[dict[str, Any]] = field(default_factory=list)  # the source's situation library (situations.py)
 
 
 @dataclass(frozen=True)
