@@ -76,6 +76,14 @@ def embedder(cache_dir: Path):  # type: ignore[no-untyped-def]
     return LocalEmbedder("auto", cache_dir=cache_dir)
 
 
+@pytest.fixture(scope="session")
+def word_embedder():  # type: ignore[no-untyped-def]
+    """The fake embedder (tests/support.py WordEmbedder): for tests whose claim holds whatever the vectors are."""
+    from tests.support import WordEmbedder
+
+    return WordEmbedder()
+
+
 @pytest.fixture
 def settings(tmp_path: Path, cache_dir: Path):  # type: ignore[no-untyped-def]
     from coach.settings import Settings
@@ -91,13 +99,47 @@ def corpus() -> Path:
 
 
 @pytest.fixture(scope="session")
-def bundled(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path):  # type: ignore[no-untyped-def]
-    """A Coach on the bundled corpus, built once per session (offline composer)."""
+def bundled_store(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
+    """The complete store of the bundled notes, as a first run builds it: built once per key and kept between
+    runs (tests/support.py, cached_store). Never write to it: copy it (`prebuilt_store`, copy_store)."""
+    from coach.settings import Settings
+    from tests.support import cached_store
+
+    settings = Settings(store_dir=tmp_path_factory.mktemp("unused"), cache_dir=cache_dir, data_dir=ROOT / "data")
+    return cached_store("bundled", settings, [settings.data_dir])
+
+
+@pytest.fixture
+def prebuilt_store(tmp_path: Path, bundled_store: Path) -> Path:
+    """This test's own copy of the complete bundled store, at tmp_path / "store": a CLI test that is not about
+    the first build starts from it instead of building the index in its first `coach` process."""
+    from tests.support import copy_store
+
+    return copy_store(bundled_store, tmp_path / "store")
+
+
+@pytest.fixture(scope="session")
+def corpus_store(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path, corpus: Path) -> Path:
+    """The bundled notes plus all 303 transcripts in one store (a ~20-minute build on 2 cores), built once per
+    key and kept between runs; `<it>/built.json` holds the build's ingest reports. Copy it before writing."""
+    from coach.settings import Settings
+    from tests.support import cached_store
+
+    settings = Settings(store_dir=tmp_path_factory.mktemp("unused"), cache_dir=cache_dir, data_dir=ROOT / "data")
+    return cached_store("corpus", settings, [settings.data_dir, corpus], ingest=[corpus], timeout=3600)
+
+
+@pytest.fixture(scope="session")
+def bundled(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path, bundled_store: Path):  # type: ignore[no-untyped-def]
+    """A Coach on a session copy of the bundled store (offline composer)."""
     from coach import Coach
     from coach.settings import Settings
+    from tests.support import copy_store
 
-    settings = Settings(store_dir=tmp_path_factory.mktemp("bundled") / "store", cache_dir=cache_dir, data_dir=ROOT / "data")
-    return Coach.open(settings=settings)
+    store = copy_store(bundled_store, tmp_path_factory.mktemp("bundled") / "store")
+    coach = Coach.open(settings=Settings(store_dir=store, cache_dir=cache_dir, data_dir=ROOT / "data"))
+    assert coach.startup_report is None, "the cached bundled store was not complete"
+    return coach
 
 
 @pytest.fixture
@@ -110,6 +152,23 @@ def coach_with_llm(bundled):  # type: ignore[no-untyped-def]
         return Coach(settings, bundled.store, bundled.embedder, llm)
 
     return build
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One real `chroma run` for the session; tests take it through `empty_chroma` (tests that kill or freeze a
+    server start their own)."""
+    from tests.support import ChromaServer
+
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def empty_chroma(chroma_server):  # type: ignore[no-untyped-def]
+    """The session's Chroma server with no collection on it: what one test leaves, the next never sees."""
+    return chroma_server.wipe()
 
 
 @pytest.fixture(scope="module")

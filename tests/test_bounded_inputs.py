@@ -11,17 +11,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.support import cli_env, error_lines, run_cli
+from tests.support import cli_env, copy_store, error_lines, run_cli
 
 SENIOR = "How do I get past senior manager?"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
-    store_dir = tmp_path_factory.mktemp("bounded") / "store"
-    code, _, err = run_cli("retrieve", SENIOR, "--store", str(store_dir), env=cli_env(cache_dir))
-    assert code == 0, err[-3000:]
-    return store_dir
+def store(tmp_path_factory: pytest.TempPathFactory, bundled_store: Path) -> Path:
+    """The module's own copy of the complete bundled store (these tests are about inputs, not the first build)."""
+    return copy_store(bundled_store, tmp_path_factory.mktemp("bounded") / "store")
 
 
 def test_an_endless_history_file_is_refused_quickly(store: Path, cache_dir: Path) -> None:

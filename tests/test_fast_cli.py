@@ -19,7 +19,7 @@ from ingest.embedding import VectorMemo
 from ingest.pipeline import chunk_id
 from ingest.sources import parse_file
 from tests.conftest import NOTES, ROOT
-from tests.support import cli_env, coach_cli
+from tests.support import cli_env, coach_cli, copy_store
 
 # Modules an answering process has no use for: the model runtime (~5 s of CPU to import), LangChain (its chat
 # models only serve COACH_LLM backends, ~0.5 s; the embedder only borrows its interface), the web app.
@@ -40,10 +40,10 @@ with open(sys.argv[1], "w") as fh:
 
 
 @pytest.fixture(scope="module")
-def ready_store(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
-    """The bundled store, built by a first `coach` run (which may import torch: it embeds the documents and
-    exports the query graph once into the cache)."""
-    store = tmp_path_factory.mktemp("fast-cli") / "store"
+def ready_store(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path, bundled_store: Path) -> Path:
+    """A copy of the complete bundled store, after one `coach` run on it (which may import torch: it exports the
+    query graph once into the cache, if no test did so before)."""
+    store = copy_store(bundled_store, tmp_path_factory.mktemp("fast-cli") / "store")
     res = coach_cli("retrieve", "warm up", store=store, cache=cache_dir)
     assert res.returncode == 0, res.stderr
     return store

@@ -1,4 +1,6 @@
-"""Ingestion into a real persistent Chroma with real MiniLM embeddings."""
+"""Ingestion into a real persistent Chroma: through Coach.open with real MiniLM embeddings, and through
+ingest_paths with the fake embedder, whose vectors are all these tests' claims leave out (statuses, counts,
+ids, duplicates, paging)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,12 @@ from coach.api import Coach
 from ingest.pipeline import ingest_paths
 from ingest.store import ChunkStore, IndexConfig, connect
 from tests.conftest import CORPUS, NOTES
+
+
+@pytest.fixture
+def embedder(word_embedder):  # type: ignore[no-untyped-def]
+    """The hashed-words fake (tests/support.py): MiniLM would cost seconds a test and change no assertion here."""
+    return word_embedder
 
 
 def _store(path: Path, embedder, tokens: int = 128, overlap: int = 16) -> ChunkStore:  # type: ignore[no-untyped-def]

@@ -77,10 +77,10 @@ def _two_writers(store_args: list[str], env: dict[str, str], root: Path) -> list
     return [_finish(p) for p in procs]
 
 
-def test_two_ingests_at_once_on_a_local_store_end_with_both(tmp_path: Path, cache_dir: Path, settings) -> None:  # type: ignore[no-untyped-def]
-    from coach import Coach
-
-    Coach.open(settings=settings)  # the bundled index, built first as a user's first run does
+def test_two_ingests_at_once_on_a_local_store_end_with_both(
+    tmp_path: Path, cache_dir: Path, settings, prebuilt_store: Path
+) -> None:  # type: ignore[no-untyped-def]
+    # the bundled index is in place (prebuilt_store = settings.store_dir), as after a user's first run
     runs = _two_writers(["--store", str(settings.store_dir)], cli_env(cache_dir), tmp_path)
     for code, _out, err in runs:
         assert code == 0, err[-3000:]
@@ -88,26 +88,24 @@ def test_two_ingests_at_once_on_a_local_store_end_with_both(tmp_path: Path, cach
     _check_whole(settings, ["Alpha", "Bravo"], 6)
 
 
-def test_two_ingests_at_once_on_a_chroma_server_end_with_both(tmp_path: Path, cache_dir: Path) -> None:
+def test_two_ingests_at_once_on_a_chroma_server_end_with_both(
+    tmp_path: Path, cache_dir: Path, empty_chroma: ChromaServer
+) -> None:
     from coach.settings import Settings
 
-    server = ChromaServer(tmp_path / "chroma-data").start()
-    try:
-        env = cli_env(cache_dir, COACH_CHROMA_URL=server.url)
-        runs = _two_writers([], env, tmp_path)
-        for code, _, err in runs:
-            assert code == 0, err[-3000:]
-        settings = Settings(chroma_url=server.url, cache_dir=cache_dir, data_dir=ROOT / "data")
-        _check_whole(settings, ["Alpha", "Bravo"], 6)
-    finally:
-        server.stop()
+    env = cli_env(cache_dir, COACH_CHROMA_URL=empty_chroma.url)
+    runs = _two_writers([], env, tmp_path)
+    for code, _, err in runs:
+        assert code == 0, err[-3000:]
+    settings = Settings(chroma_url=empty_chroma.url, cache_dir=cache_dir, data_dir=ROOT / "data")
+    _check_whole(settings, ["Alpha", "Bravo"], 6)
 
 
-def test_a_second_writer_waits_and_says_who_holds_the_store(tmp_path: Path, cache_dir: Path, settings) -> None:  # type: ignore[no-untyped-def]
-    from coach import Coach
+def test_a_second_writer_waits_and_says_who_holds_the_store(
+    tmp_path: Path, cache_dir: Path, settings, prebuilt_store: Path
+) -> None:  # type: ignore[no-untyped-def]
     from ingest.locking import LocalLocks
 
-    Coach.open(settings=settings)
     folder = _folder(tmp_path, "Charlie", 1)
     store = ["--store", str(settings.store_dir)]
     locks = LocalLocks(settings.store_dir)
@@ -129,12 +127,11 @@ def test_a_second_writer_waits_and_says_who_holds_the_store(tmp_path: Path, cach
 
 
 @pytest.mark.timeout(900)
-def test_serve_keeps_answering_while_another_process_ingests_twice(tmp_path: Path, cache_dir: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_serve_keeps_answering_while_another_process_ingests_twice(
+    tmp_path: Path, cache_dir: Path, settings, prebuilt_store: Path
+) -> None:  # type: ignore[no-untyped-def]
     from gradio_client import Client
 
-    from coach import Coach
-
-    Coach.open(settings=settings)
     port = free_port()
     env = cli_env(cache_dir)
     serve = subprocess.Popen(

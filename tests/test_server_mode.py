@@ -1,6 +1,7 @@
 """Server mode: the same Coach against a real `chroma run` server behaves like the embedded store.
 
-`ChromaServer` is shared with tests/test_faults.py (which kills, freezes and restarts its own server).
+The server is the session's (tests/conftest.py `chroma_server`), emptied when this module starts; the module's
+tests then build on each other's state, in order, as one deployment's life does.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +28,10 @@ QUESTIONS = [
 
 # ---- fixtures ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
-    server = ChromaServer(tmp_path_factory.mktemp("chroma-server") / "data").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def server_settings(chroma_server: ChromaServer, tmp_path_factory: pytest.TempPathFactory, cache_dir: Path):  # type: ignore[no-untyped-def]
     from coach.settings import Settings
+
+    chroma_server.wipe()
 
     unused = tmp_path_factory.mktemp("server-mode") / "local-store"  # must stay untouched in server mode
     return Settings(chroma_url=chroma_server.url, store_dir=unused, cache_dir=cache_dir, data_dir=ROOT / "data")

@@ -51,15 +51,24 @@ def _counts(store_dir: Path) -> dict[str, int]:
     return dict(json.loads(run.stdout))
 
 
-@pytest.fixture
-def store(tmp_path: Path, cache_dir: Path) -> Path:
-    """A store with the bundled notes and one more source, built by the CLI as a user builds it."""
-    note = tmp_path / "zorblax.md"
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
+    """A store with the bundled notes and one more source, built once by the CLI as a user builds it."""
+    folder = tmp_path_factory.mktemp("damage")
+    note = folder / "zorblax.md"
     note.write_text(NOTE, encoding="utf-8")
-    store_dir = tmp_path / "store"
-    code, _, err = run_cli("ingest", str(ROOT / "data"), str(note), "--store", str(store_dir), env=cli_env(cache_dir))
+    code, _, err = run_cli("ingest", str(ROOT / "data"), str(note), "--store", str(folder / "store"),
+                           env=cli_env(cache_dir))  # fmt: skip
     assert code == 0, err[-3000:]
-    return store_dir
+    return folder / "store"
+
+
+@pytest.fixture
+def store(built: Path, tmp_path: Path) -> Path:
+    """This test's own copy of `built` (the files of a finished `coach ingest`), to damage as it likes."""
+    (tmp_path / "zorblax.md").write_text(NOTE, encoding="utf-8")
+    shutil.copytree(built, tmp_path / "store")
+    return tmp_path / "store"
 
 
 def _retrieve(store_dir: Path, cache_dir: Path, query: str = SENIOR) -> tuple[int, str, str]:
