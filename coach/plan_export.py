@@ -1,12 +1,16 @@
 """A plan written out: Markdown with each step's source link, and an iCalendar file of the reminders set.
 
-The calendar is built with the `icalendar` library; files are created readable by their owner only.
+The calendar is built with the `icalendar` library; files are created readable by their owner only. For the web
+app, PrivateExports keeps each person's exports apart: a fresh folder per export, named by 128 random bits.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import secrets
+import shutil
+import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -75,6 +79,47 @@ def write_private(path: Path, data: bytes) -> Path:
     finally:
         os.close(fd)
     return path
+
+
+class PrivateExports:
+    """The web app's exports, per signed-in person. Each export is written to a fresh folder under `root` (the
+    web server's file cache, which it serves from without copying), the folder readable by this process's user
+    only (0700) and named by 128 random bits, so one person's download link cannot be guessed by another; the
+    files are 0600. A person's previous export is deleted when they export again or are forgotten, and every
+    export when the server closes."""
+
+    MARKDOWN, CALENDAR = "coach-plan.md", "coach-plan.ics"
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._folders: dict[str, Path] = {}
+        self._lock = threading.Lock()
+
+    def write(self, owner: str, markdown: str, calendar: bytes) -> tuple[Path, Path]:
+        """Write one export for `owner`: (the Markdown file, the .ics file)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        folder = self.root / f"coach-plan-{secrets.token_hex(16)}"
+        folder.mkdir(mode=0o700)
+        os.chmod(folder, 0o700)  # whatever the umask
+        paths = (write_private(folder / self.MARKDOWN, markdown.encode("utf-8")),
+                 write_private(folder / self.CALENDAR, calendar))  # fmt: skip
+        with self._lock:
+            previous, self._folders[owner] = self._folders.get(owner), folder
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
+        return paths
+
+    def forget(self, owner: str) -> None:
+        with self._lock:
+            folder = self._folders.pop(owner, None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def close(self) -> None:
+        with self._lock:
+            folders, self._folders = list(self._folders.values()), {}
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _md(text: str) -> str:

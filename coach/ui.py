@@ -400,7 +400,8 @@ def build_app(coach: Any, concurrency: int = CONCURRENCY) -> gr.Blocks:
             save.click(people.save_profile, [level, goal, manager, note, state], [profile_note, state], **private)
             forget.click(people.forget, [state], [level, goal, manager, note, profile_note, state, plan, steps, exported],
                          **private)  # fmt: skip
-            export.click(people.export, None, exported, api_name="plan_export")
+            export.click(people.export, None, exported, api_name="plan_export").then(
+                people.show_export, None, exported, queue=False, **private)  # fmt: skip
             steps.click(people.add_step, [steps, state], [plan, plan_note, state], **private)
             save_item.click(people.update_item, [item_n, status, item_note, remind, state], [plan, plan_note, state],
                             **private)  # fmt: skip

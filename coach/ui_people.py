@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import html
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from coach.markup import render_answer, time_link
+from coach.plan_export import PrivateExports
 from coach.profile_store import LOCAL, PlanItem, ProfileError, Step
 
 PLAN_EMPTY = "Your plan is empty. After an answer, click a step under “Add a step to My plan”."
@@ -52,6 +54,19 @@ class People:
 
     def __init__(self, coach: Any) -> None:
         self.coach = coach
+        self._exports: PrivateExports | None = None
+
+    def exports(self) -> PrivateExports:
+        """Where exports are written: a private folder per export inside Gradio's file cache, served from there
+        (anything outside it Gradio copies into the cache under a name derived from the content); removed at exit."""
+        if self._exports is None:
+            import atexit
+
+            from gradio.utils import get_upload_folder
+
+            self._exports = PrivateExports(Path(get_upload_folder()))
+            atexit.register(self._exports.close)
+        return self._exports
 
     # ---- the page --------------------------------------------------------------------------------------
     def load(self, state: dict[str, Any], request: gr.Request) -> tuple[Any, ...]:
@@ -83,10 +98,24 @@ class People:
         return _status_line("Profile saved: it shapes every answer from now on. “Forget me” deletes it."), state
 
     def forget(self, state: dict[str, Any], request: gr.Request) -> tuple[Any, ...]:
-        gone = self.coach.profiles.forget(owner_of(request))
+        owner = owner_of(request)
+        gone = self.coach.profiles.forget(owner)
+        self.exports().forget(owner)
         state = {**dict(state or {}), "profile_version": 0, "versions": {}, "checkin": False, "steps": []}
         said = f"Forgotten: {gone} record(s) deleted." if gone else "Nothing was stored for you."
-        return "", "", "", "", _status_line(said), state, render_plan([]), gr.Dataset(samples=[])
+        cleared = (render_plan([]), gr.Dataset(samples=[]), gr.File(None, visible=False))
+        return "", "", "", "", _status_line(said), state, *cleared
+
+    def export(self, request: gr.Request) -> list[str]:
+        """The person's plan as Markdown (links to the second) and an .ics calendar of its reminders, written for
+        them alone (see PrivateExports; their previous export is deleted): two files to download."""
+        owner = owner_of(request)
+        paths = self.exports().write(owner, self.coach.plan.markdown(owner), self.coach.plan.calendar(owner))
+        return [str(p) for p in paths]
+
+    @staticmethod
+    def show_export() -> Any:
+        return gr.File(visible=True)
 
     def after_answer(self, state: dict[str, Any], request: gr.Request) -> tuple[Any, str, dict[str, Any]]:
         """After each answer: its cited steps, each one click away from the plan, and the plan as stored now (a
@@ -159,8 +188,10 @@ class People:
         return {"profile": saved.to_dict()}
 
     def api_forget(self, request: gr.Request) -> dict[str, Any]:
-        """Forget me: delete the profile and the whole plan."""
-        return {"deleted": self.coach.profiles.forget(owner_of(request))}
+        """Forget me: delete the profile, the whole plan and any export of it."""
+        owner = owner_of(request)
+        self.exports().forget(owner)
+        return {"deleted": self.coach.profiles.forget(owner)}
 
     def api_plan(self, request: gr.Request) -> dict[str, Any]:
         """The plan's items."""

@@ -177,3 +177,83 @@ def test_browser_edit_from_a_stale_tab_is_refused_and_loses_nothing(server: str,
         two.wait_for_selector("#coach-plan-note:has-text('changed in another tab')")
         assert two.get_by_label("Note").input_value() == "typed in the second tab"  # still there to save again
     assert [i.note for i in people_coach.plan.items("ada")] == ["asked at our 1:1"]
+
+
+# ---- export: the plan as Markdown and an .ics calendar, per person ----------------------------------------
+def _exported_folders(marker: str) -> list[Path]:
+    """The server's export folders whose Markdown holds `marker` (Gradio's file cache is shared by every app)."""
+    from gradio.utils import get_upload_folder
+
+    return [md.parent for md in Path(get_upload_folder()).glob("coach-plan-*/coach-plan.md")
+            if marker in md.read_text(encoding="utf-8")]  # fmt: skip
+
+
+def test_api_export_is_per_user_and_private(server: str, people_coach: Coach, tmp_path: Path) -> None:
+    import stat
+
+    from icalendar import Calendar
+
+    ada, bob = (_client(server, auth=(u, USERS[u]), download_files=str(tmp_path / u)) for u in ("ada", "bob"))
+    ada.predict("Ask your boss how you can help", "ada-export-marker", "2027-01-15", api_name="/plan_add")
+    bob.predict("Do whatever they ask", "bob-export-marker", "", api_name="/plan_add")
+
+    files = {Path(p).name: Path(p) for p in ada.predict(api_name="/plan_export")}  # downloaded by the client
+    assert sorted(files) == ["coach-plan.ics", "coach-plan.md"]
+    md_path, ics_path = files["coach-plan.md"], files["coach-plan.ics"]
+    markdown = Path(md_path).read_text(encoding="utf-8")
+    assert f"({YT.format(391)})" in markdown
+    assert "ada-export-marker" in markdown
+    assert "Do whatever they ask" not in markdown
+    assert "bob-export-marker" not in markdown
+    events = list(Calendar.from_ical(Path(ics_path).read_bytes()).walk("VEVENT"))
+    assert [e.decoded("dtstart").isoformat() for e in events] == ["2027-01-15"]
+
+    files = {Path(p).name: Path(p) for p in bob.predict(api_name="/plan_export")}
+    bob_md, bob_ics = files["coach-plan.md"], files["coach-plan.ics"]
+    assert "Do whatever they ask" in Path(bob_md).read_text(encoding="utf-8")
+    assert "Ask your boss" not in Path(bob_md).read_text(encoding="utf-8")
+    assert list(Calendar.from_ical(Path(bob_ics).read_bytes()).walk("VEVENT")) == []  # bob set no reminder
+
+    (ada_folder,), (bob_folder,) = _exported_folders("ada-export-marker"), _exported_folders("bob-export-marker")
+    assert ada_folder != bob_folder
+    for folder in (ada_folder, bob_folder):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert sorted(p.name for p in folder.iterdir()) == ["coach-plan.ics", "coach-plan.md"]
+        assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o600}
+        assert len(folder.name) == len("coach-plan-") + 32  # 128 random bits: a link nobody else can guess
+
+    ada.predict(api_name="/plan_export")  # again: the earlier export is deleted
+    (again,) = _exported_folders("ada-export-marker")
+    assert again != ada_folder
+    assert not ada_folder.exists()
+    ada.predict(api_name="/forget_me")  # forgetting ada deletes her export too, and nobody else's
+    assert _exported_folders("ada-export-marker") == []
+    assert not again.exists()
+    assert bob_folder.exists()
+
+
+@pytest.mark.browser
+def test_browser_export_downloads_the_signed_in_users_own_plan(server: str, browser: Any, people_coach: Coach) -> None:
+    people_coach.plan.add_named("Ask your boss how you can help", owner="ada", remind_on="2027-01-15", note="ada-note")
+    people_coach.plan.add_named("Do whatever they ask", owner="bob", note="bob-note")
+    downloads: dict[str, dict[str, str]] = {}
+    for user in ("ada", "bob"):
+        with signed_in(browser, server, user) as page:
+            page.locator("#coach-export").click()
+            page.wait_for_selector("#coach-exported a[download='coach-plan.ics']", timeout=30000)
+            for name in ("coach-plan.md", "coach-plan.ics"):
+                with page.expect_download(timeout=30000) as info:
+                    page.locator(f"#coach-exported a[download='{name}']").click()
+                downloads.setdefault(user, {})[name] = Path(info.value.path()).read_text(encoding="utf-8")
+                assert info.value.suggested_filename == name
+            if user == "ada":
+                page.screenshot(path=str(Path(__file__).parent / "artifacts" / "ui-plan-export.png"))
+    ada, bob = downloads["ada"], downloads["bob"]
+    assert f"({YT.format(391)})" in ada["coach-plan.md"]
+    assert "ada-note" in ada["coach-plan.md"]
+    assert "bob-note" not in ada["coach-plan.md"]
+    assert "DTSTART;VALUE=DATE:20270115" in ada["coach-plan.ics"]
+    assert f"({YT.format(415)})" in bob["coach-plan.md"]
+    assert "ada-note" not in bob["coach-plan.md"]
+    assert "Ask your boss" not in bob["coach-plan.md"]
+    assert "VEVENT" not in bob["coach-plan.ics"]
