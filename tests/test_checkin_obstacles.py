@@ -142,6 +142,15 @@ def test_different_obstacles_get_different_leads(coach: Coach) -> None:
     assert leads["reorg"] not in (BUSY, None)  # "It's crucial to explicitly share your goals…" at 00:21:05
 
 
+def test_a_quotation_split_over_two_sentences_reads_without_stray_marks(coach: Coach) -> None:
+    answer = _blocked(coach, ASK_BOSS, "I tried, but my manager keeps cancelling our 1:1s")
+    assert [c.start for c in answer.citations] == [690, 690]  # the blockquote at 00:11:30: "…it's in your control."
+    assert answer.citations[0].quote.startswith('"What your manager should do')  # cited verbatim …
+    assert ("**What the source says about that:** What your manager should do and $4 will get you a cup of coffee at "
+            "Starbucks [1]. The point of this loop is it's in your control [2].") in answer.text  # … read without them
+    _assert_cited_at_own_second(answer)
+
+
 def test_an_obstacle_the_notes_never_mention_is_said_plainly(coach: Coach) -> None:
     answer = _blocked(coach, ASK_BOSS, "I couldn't, my dog got sick")
     assert answer.citations == []
