@@ -19,6 +19,7 @@ import numpy as np
 from coach.citations import Quote, numbers_in
 from coach.phrasing import is_action
 from coach.sentence_vectors import Encoder
+from coach.textutil import NUMBER_WORDS
 from ingest.chunking import split_sentences
 
 # A source sentence this close to a claim talks about the same thing (MiniLM cosine; set on the dev split of
@@ -203,7 +204,7 @@ def _shared_counted_noun(claim: str, source: str) -> bool:
     return bool(_counted(claim) & _counted(source))
 
 
-_COUNT = re.compile(r"(?:\d[\d,]*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten))[\s-]+([a-z]+)(?:[\s-]+([a-z]+))?")
+_COUNT = re.compile(r"(?:\d[\d,]*|\b(?:" + "|".join(NUMBER_WORDS) + r"))[\s-]+([a-z]+)(?:[\s-]+([a-z]+))?")
 
 
 def _counted(text: str) -> set[str]:

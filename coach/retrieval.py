@@ -12,17 +12,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
 from coach import snapshot_cache
 from coach.guard import readable
-from coach.types import Passage
+from coach.types import Passage, RetrievalMode
 from ingest.embedding import LocalEmbedder
 from ingest.store import ChunkStore, read_all, vectors_missing
 
-MODES = ("hybrid", "dense", "bm25")
+MODES: tuple[RetrievalMode, ...] = get_args(RetrievalMode)
 MAX_K = 50  # the most passages one call returns (the CLI's -k allows the same)
 RRF_K = 60  # the constant from Cormack et al. (2009); rankings deeper than ~60 matter little
 # BM25's vote in the fusion. 0.5 had the best MRR on the dev split of the notes set (1.0, 0.7, 0.5, 0.3
@@ -135,7 +135,7 @@ class Retriever:
         self,
         query: str,
         k: int = 5,
-        mode: str = "hybrid",
+        mode: RetrievalMode = "hybrid",
         vector: np.ndarray | None = None,
         snapshot: Snapshot | None = None,
     ) -> list[Passage]:
