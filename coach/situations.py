@@ -101,34 +101,36 @@ def lifted(points: list[Point], near: Sequence[Near]) -> list[Point]:
     out = []
     for p in points:
         gain, at = 0.0, p.best
-        for n in near:
+        for n in (n for n in near if _same_source(p, n.situation)):
             for i, q in enumerate(p.sentences):
-                if not _same_source(p, n.situation):
-                    continue
                 share = 1.0 if q.start == n.situation.lead else ALSO_SHARE if q.start in n.situation.also else 0.0
-                if share and LIFT * share * n.cosine > gain:
+                if LIFT * share * n.cosine > gain:
                     gain, at = LIFT * share * n.cosine, i
         out.append(replace(p, score=p.score + gain, best=at, lift=gain) if gain else p)
     return sorted(out, key=lambda p: -p.score)
 
 
 def holding(near: Sequence[Near], passages: Sequence[Passage], stored: Sequence[Passage]) -> list[Passage]:
-    """Stored passages that hold a near situation's lead when retrieval did not bring it (the lead is a
-    sentence the message's words miss, which is why the library exists); they rank after the retrieved ones
-    and add nothing to the evidence for answering."""
+    """Stored passages holding a near situation's lead that retrieval did not bring (the lead is a sentence the
+    message's words miss, which is why the library exists), nearest situation first. Their retrieval score is
+    0: they come after the retrieved passages."""
     from coach.citations import quotes_of
 
-    wanted = {(n.situation.video_id, n.situation.source, n.situation.lead) for n in near}
-    have = {(p.video_id, p.source, q.start) for p in passages for q in quotes_of(p)}
+    def holds(p: Passage, s: Situation) -> bool:
+        return _same_source_passage(p, s) and any(q.start == s.lead for q in quotes_of(p))
+
     extra: list[Passage] = []
-    for video_id, source, second in wanted:
-        if (video_id, source, second) in have or any(h[2] == second and (h[0] == video_id or h[1] == source) for h in have):
+    for s in dict.fromkeys(n.situation for n in near):
+        if any(holds(p, s) for p in [*passages, *extra]):
             continue
-        found = next((p for p in stored if (p.video_id == video_id if video_id else p.source == source)
-                      and any(q.start == second for q in quotes_of(p))), None)  # fmt: skip
-        if found is not None and found not in extra:
+        found = next((p for p in stored if holds(p, s)), None)
+        if found is not None:
             extra.append(replace(found, score=0.0))
     return extra
+
+
+def _same_source_passage(p: Passage, s: Situation) -> bool:
+    return bool(s.video_id and s.video_id == p.video_id) or s.source == p.source
 
 
 def _same_source(p: Point, s: Situation) -> bool:

@@ -137,3 +137,21 @@ def test_a_library_lead_is_a_sentence_of_its_own_source(tmp_path: Path, settings
     lead = [c for c in answer.citations if c.n in answer.lead]
     assert lead, answer.text
     assert {c.video_id for c in lead} == {"CCCCCCCCCCC"}, answer.text
+
+
+def test_a_lead_outside_the_retrieved_passages_is_brought_in() -> None:
+    """The library's lead is often a sentence the message's words miss: its passage joins the retrieved ones,
+    after them (score 0), once, and only from the library's own source."""
+    from coach.situations import Near, Situation, holding
+    from coach.types import Passage
+
+    def passage(pid: str, video: str, start: int, text: str) -> Passage:
+        return Passage(pid, text, video, start, start + 10, "t", "", 0.7, f"src-{video}")
+
+    retrieved = [passage("r", "V1", 100, "Ask how you can help.")]
+    update = "Write a weekly update."
+    stored = [*retrieved, passage("x", "V2", 300, update), passage("y", "V1", 300, update)]
+    wanted = Situation("My boss does not know what I do.", 300, (), "V1", "src-V1")
+    near = [Near(wanted, 0.6), Near(wanted, 0.5), Near(Situation("Already here.", 100, (), "V1", "src-V1"), 0.5)]
+    brought = holding(near, retrieved, stored)
+    assert [(p.id, p.score) for p in brought] == [("y", 0.0)]
