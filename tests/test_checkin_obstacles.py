@@ -18,7 +18,7 @@ import pytest
 from coach.api import Coach
 from coach.plan_obstacles import obstacle_of
 from coach.profile_store import Step
-from tests.conftest import NOTES
+from tests.conftest import CORPUS, NOTES
 
 ASK_BOSS = "Ask your boss how you can help"
 BUSY, CONTROL = 608, 710  # 00:10:08 and 00:11:50
@@ -196,3 +196,51 @@ def test_a_lone_sentence_item_is_not_its_own_answer(coach: Coach) -> None:
 )
 def test_the_obstacle_is_the_reply_without_the_trying(reply: str, obstacle: str) -> None:
     assert obstacle_of(reply, ASK_BOSS) == obstacle
+
+
+# ---- with the episode's transcript as well: its chatter, questions and host lines are not advice ------------
+TRANSCRIPT = CORPUS / "ethan-evans" / "transcript.md"
+_PARAGRAPH = re.compile(r"^(?:[^\n(]*)\((\d\d):(\d\d):(\d\d)\):\s*$", re.MULTILINE)
+
+
+def _in_transcript_at(quote: str, second: int) -> bool:
+    """The quote sits verbatim in the transcript paragraph whose time span holds `second`."""
+    text = TRANSCRIPT.read_text(encoding="utf-8")
+    heads = [(int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3]), m.end()) for m in _PARAGRAPH.finditer(text)]
+    for (t, at), nxt in zip(heads, [*heads[1:], (10**9, len(text))], strict=True):
+        if t <= second < nxt[0] and quote.strip() in " ".join(text[at : nxt[1]].split()):
+            return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def with_transcript(bundled_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Coach:
+    from coach.settings import Settings
+    from tests.conftest import ROOT
+    from tests.support import copy_store
+
+    folder = tmp_path_factory.mktemp("with-transcript")
+    store = copy_store(bundled_store, folder / "store")
+    settings = Settings(store_dir=store, cache_dir=folder / "cache", data_dir=ROOT / "data",
+                        database_url=f"sqlite:///{folder / 'people.sqlite3'}")  # fmt: skip
+    coach = Coach.open(settings=settings)
+    report = coach.ingest([TRANSCRIPT.parent])
+    assert report.chunks_added > 100
+    return coach
+
+
+def test_with_the_transcript_too_the_lead_is_the_guests_statement_about_the_method(with_transcript: Coach) -> None:
+    coach = with_transcript
+    coach.profiles.forget("ada")
+    answer = _blocked(coach, ASK_BOSS, OBSTACLES["refused"])
+    assert answer.citations, answer.text
+    _assert_not_the_steps(answer)
+    for c in answer.citations:
+        assert c.video_id == "GB0P0_nFPTA"
+        assert not c.quote.rstrip('"”').endswith("?")
+        in_notes = any(_plain(c.quote).rstrip(" .:") in t for t in CLOSED.get(c.start, []))
+        assert in_notes or _in_transcript_at(c.quote, c.start), (c.start, c.quote)
+    # "My dog's too heavy, thank you." is said in the episode (00:33:09), about nothing the plan is about
+    dog = _blocked(coach, ASK_BOSS, "I couldn't, my dog got sick")
+    assert dog.citations == []
+    assert "The sources don't cover that obstacle" in dog.text
