@@ -339,3 +339,18 @@ def test_the_hosts_words_are_never_quoted_as_the_guests(tmp_path: Path, settings
     assert all(c.guest == "Dana Guest" for c in answer.citations)
     assert not any(host_claim in q or "great advice" in q for q in quotes), quotes
     assert any("Listen far more" in q or "motivates them" in q for q in quotes), quotes
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "My manager keeps giving my best projects to a colleague. What should I do?",
+        "My new manager never asks about my goals. What should I do?",
+        "My boss cancels our 1:1s every week.",
+    ],
+)
+def test_no_sentence_that_says_nothing_of_its_own_is_quoted(bundled, question: str) -> None:  # type: ignore[no-untyped-def]
+    """'This is where the "magic" happens' points back at step 4 and says nothing itself: never a reason, never a
+    bullet's body; step 4's own condition ("you must be clear about your own career goals") is what to show."""
+    answer = bundled.ask(question)
+    assert "This is where the" not in answer.text, answer.text
