@@ -1,6 +1,6 @@
 """Query benchmark: Coach.retrieve and Coach.ask against plain LangChain similarity_search, same store, same run.
 
-    python -m bench.query [--corpus bundled|full|both] [--store-full DIR] [--n 40] [--json]
+    python -m bench.query [--corpus bundled|full|both] [--store-full DIR [--copy-store-full]] [--n 40] [--json]
 
 For each corpus, one fresh subprocess (so peak RSS and warm caches do not leak
 between corpora) opens the index with Coach.open and times, per question:
@@ -15,10 +15,16 @@ The three run interleaved per question, so background load on the shared
 machine hits them alike. Each first does 3 warm-up calls, not counted; the
 first call (model load, the retriever's BM25 snapshot) is reported on its own.
 
+Questions are embedded by the runtime answering uses, `LocalEmbedder.for_queries()`
+(onnxruntime for the default `auto`), which the report names beside the runtime
+that embedded the documents; the baseline embeds its questions with torch.
+
 Corpora: "bundled" is data/ in a fresh temporary store; "full" is the bundled
 notes plus every transcript under the shared corpus folder (not copied), indexed
 once into --store-full and reused (the first build takes 15-20 minutes; progress
-goes to stderr).
+goes to stderr). `--copy-store-full` measures a temporary copy of --store-full
+instead, leaving the original untouched: e.g. the tests' cached corpus store,
+`~/.cache/coach-tests/corpus-<key>/store` (tests/support.py, cached_store).
 """
 
 from __future__ import annotations
@@ -114,7 +120,8 @@ class Measurement:
     questions_in_file: int = 0
     chunks: int = 0
     sources: int = 0
-    embed_backend: str = ""
+    embed_backend: str = ""  # the documents' runtime (ingestion)
+    query_backend: str = ""  # the questions' runtime: LocalEmbedder.for_queries(), what answering uses
     torch_threads: int = 0  # the baseline's, as torch reports it
     open_ms: float = 0.0  # Coach.open on the complete store (no build)
     baseline_load_ms: float = 0.0  # HuggingFaceEmbeddings construction + LangChain Chroma wrapper
@@ -258,6 +265,7 @@ def run_measure(job: Job) -> Measurement:
     if coach.startup_report is not None:
         raise SystemExit(f"the {job.corpus} store was not complete after the prepare step: {job.store_dir}")
     m.chunks, m.sources, m.embed_backend = coach.store.count(), len(coach.store.records()), coach.embedder.backend
+    m.query_backend = coach.embedder.for_queries().backend
     stats = {name: OpStats() for name in OPS}
     ops = coach_ops(coach)
     for name, fn in ops.items():
@@ -313,6 +321,11 @@ def make_job(corpus: str, args: argparse.Namespace, work_dir: Path) -> Job:
         store, data, extra = args.store_full.expanduser(), PROJECT_ROOT / "data", [str(args.corpus_dir)]
         if not args.corpus_dir.is_dir():
             raise SystemExit(f"transcript folder not found: {args.corpus_dir} (pass --corpus-dir)")
+        if args.copy_store_full:
+            if not (store / "chroma.sqlite3").is_file():
+                raise SystemExit(f"--copy-store-full: no Chroma store at {store}")
+            print(f"full: copying {store} …", file=sys.stderr, flush=True)
+            store = Path(shutil.copytree(store, work_dir / "full-store", copy_function=shutil.copyfile))
         return Job(corpus, str(store), str(data), str(QUESTIONS[corpus]), args.n, args.torch_threads, extra)
     return Job(corpus, str(store), str(data), str(QUESTIONS[corpus]), args.n, args.torch_threads)
 
@@ -360,7 +373,9 @@ def format_corpus(r: dict[str, Any], cpu_count: int) -> list[str]:
     out = [
         f"== {r['corpus']} corpus: {n} queries cycled from {r['questions_in_file']} questions in {q}, "
         f"after {WARMUP} warm-up calls each ==",
-        f"index: {r['chunks']} chunks from {r['sources']} sources, embeddings {r['embed_backend']}; store {r['store_dir']}",
+        f"index: {r['chunks']} chunks from {r['sources']} sources; store {r['store_dir']}",
+        f"embeddings: documents on {r['embed_backend']} (ingestion), questions on {r['query_backend']} "
+        "(LocalEmbedder.for_queries(), as answering runs)",
         f"store: {format_build(r)}; Coach.open {r['open_ms']:.0f} ms",
         f"baseline: HuggingFaceEmbeddings (torch, {r['torch_threads']} thread(s)), loaded in {r['baseline_load_ms']:.0f} ms",
         f"{'':36} {'first ms':>9} {'warm-up ms':>11} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8} {'items/q':>7}",
@@ -404,6 +419,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--n", type=int, default=40, help="timed queries per corpus (questions cycled), after warm-up")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--store-full", type=Path, default=DEFAULT_STORE_FULL, help="persistent store for the full corpus")
+    ap.add_argument(
+        "--copy-store-full",
+        action="store_true",
+        help="measure a temporary copy of --store-full (e.g. the tests' cached corpus store), leaving it untouched",
+    )
     ap.add_argument("--corpus-dir", type=Path, default=default_corpus(), help="folder of <episode>/transcript.md")
     ap.add_argument("--wait-idle", type=float, default=120, metavar="S", help="wait up to S s for idle cores (0: no wait)")
     ap.add_argument(
