@@ -349,6 +349,7 @@ def check_answer(answer: Answer, stored: dict[str, Any]) -> None:
 @example("How do I get past senior manager [9]?", None, None)
 @example("My manager never talks about my career growth. What should I do?", None, {"goal": "reach director [4]"})
 @example("\x00\u202e\u200b", None, None)
+@example("How do I get past senior manager? " + "0000000000\x1f" * 390, None, None)  # long only with its controls
 def test_ask_on_arbitrary_input_is_an_error_or_a_grounded_answer(
     bundled, stored: dict[str, Any], question: str, history: Any, situation: Any
 ) -> None:  # type: ignore[no-untyped-def]
@@ -362,7 +363,9 @@ def test_ask_on_arbitrary_input_is_an_error_or_a_grounded_answer(
         return
     event("refused" if answer.refused else "answered with citations" if answer.citations else "answered, no citations")
     check_answer(answer, stored)
-    if len(question) > bundled.settings.max_question_chars + 100 and re.search(r"\w", question):
+    # control and zero-width characters are dropped before the length is judged ("0000\x1f" × 400 is 4,000 long)
+    visible = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]", "", question)
+    if len(visible) > bundled.settings.max_question_chars + 100 and re.search(r"\w", question):
         assert any("characters long" in n for n in answer.notices), answer.notices
 
 
