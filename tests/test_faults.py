@@ -334,7 +334,13 @@ def test_full_disk_during_ingestion_is_a_clear_error_and_the_index_survives(
     built_store: dict[str, Any], tmp_path: Path, cache_dir: Path
 ) -> None:
     store_dir: Path = built_store["dir"]
-    result, _, _ = _child("diskfull", store_dir, cache_dir, built_store["new_file"])
+    # The fault is "no file may grow": the new source must need new pages, not fit in SQLite's free ones.
+    big = built_store["new_file"]
+    big.write_text(NEW_NOTE + "".join(
+        f"Zorblax rung {i} asks for a note of what was promised and when. [00:{3 + i // 60:02d}:{i % 60:02d}]\n\n"
+        for i in range(400)
+    ), encoding="utf-8")  # fmt: skip
+    result, _, _ = _child("diskfull", store_dir, cache_dir, big)
     assert result["opened"] is True, result  # reading needs no room
     assert "ingest" not in result, f"the ingest must fail, not report success: {result}"
     assert result["ingest_error"].startswith(f"the Chroma store at {store_dir} cannot be used ("), result
