@@ -72,6 +72,21 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def run_timed(
+    cmd: list[str], stdout: Any, stderr: Any = None, env: dict[str, str] | None = None
+) -> tuple[int, float, float]:
+    """Run a bench step as its own process from the checkout, offline: (exit code, wall seconds, CPU seconds
+    other processes used meanwhile, so a busy machine shows in the report)."""
+    import subprocess
+
+    start, busy, ours = time.perf_counter(), busy_cpu_seconds(), children_cpu_seconds()
+    proc = subprocess.run(cmd, stdout=stdout, stderr=stderr, env={**os.environ, **OFFLINE_ENV, **(env or {})},
+                          cwd=PROJECT_ROOT, check=False)  # fmt: skip
+    wall = time.perf_counter() - start
+    background = (busy_cpu_seconds() - busy) - (children_cpu_seconds() - ours)
+    return proc.returncode, wall, max(0.0, background)
+
+
 def busy_cpu_seconds() -> float:
     """Machine-wide non-idle CPU seconds so far (all processes)."""
     import psutil

@@ -40,16 +40,13 @@ from typing import Any
 from bench.common import (
     BUSY_SHARE,
     NETWORK_ATTEMPTS,
-    OFFLINE_ENV,
-    PROJECT_ROOT,
-    busy_cpu_seconds,
-    children_cpu_seconds,
     cpu_seconds,
     default_corpus,
     offline,
     peak_rss_mb,
     ratio,
     refuse_network,
+    run_timed,
     wait_for_idle,
 )
 from evals.datasets import DATASETS
@@ -375,17 +372,14 @@ def run_contender(name: str, plan_path: Path, work_dir: Path, max_wait_s: float)
     log = work_dir / f"{name}.log"
     cmd = [sys.executable, "-m", "bench.ingestion", "--contender", name, "--plan", str(plan_path), "--out", str(out)]
     print(f"running {name} …", file=sys.stderr, flush=True)
-    start, busy, ours = time.perf_counter(), busy_cpu_seconds(), children_cpu_seconds()
     with log.open("w") as fh:
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **OFFLINE_ENV}, cwd=PROJECT_ROOT,
-                              check=False)  # fmt: skip
-    if proc.returncode != 0 or not out.is_file():
+        code, wall, background = run_timed(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    if code != 0 or not out.is_file():
         sys.stderr.write(log.read_text()[-4000:])
-        raise SystemExit(f"contender {name} failed (exit {proc.returncode})")
+        raise SystemExit(f"contender {name} failed (exit {code})")
     result = Result(**json.loads(out.read_text()))
-    result.wall_s = round(time.perf_counter() - start, 2)
-    background = (busy_cpu_seconds() - busy) - (children_cpu_seconds() - ours)
-    result.background_cpu_s = round(max(0.0, background), 1)
+    result.wall_s = round(wall, 2)
+    result.background_cpu_s = round(background, 1)
     print(f"  {name} done in {result.wall_s:.1f} s", file=sys.stderr, flush=True)
     return result
 

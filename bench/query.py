@@ -34,7 +34,6 @@ import itertools
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,15 +45,13 @@ from typing import Any
 from bench.common import (
     BUSY_SHARE,
     NETWORK_ATTEMPTS,
-    OFFLINE_ENV,
     PROJECT_ROOT,
-    busy_cpu_seconds,
-    children_cpu_seconds,
     default_corpus,
     offline,
     peak_rss_mb,
     ratio,
     refuse_network,
+    run_timed,
     wait_for_idle,
 )
 from evals.datasets import DATASETS
@@ -302,15 +299,11 @@ def run_child(step: str, job: Job, work_dir: Path) -> tuple[dict[str, Any], floa
     job_path, out = work_dir / f"{job.corpus}-job.json", work_dir / f"{job.corpus}-{step}.json"
     job_path.write_text(json.dumps(asdict(job)))
     cmd = [sys.executable, "-m", "bench.query", "--child", step, "--job", str(job_path), "--out", str(out)]
-    start, busy, ours = time.perf_counter(), busy_cpu_seconds(), children_cpu_seconds()
     # The child's stdout goes to our stderr with its progress, so `--json` output stays one clean object.
-    proc = subprocess.run(
-        cmd, env={**os.environ, **OFFLINE_ENV, **QUIET_ENV}, stdout=sys.stderr, cwd=PROJECT_ROOT, check=False
-    )
-    if proc.returncode != 0 or not out.is_file():
-        raise SystemExit(f"{step} for {job.corpus} failed (exit {proc.returncode})")
-    background = (busy_cpu_seconds() - busy) - (children_cpu_seconds() - ours)
-    return json.loads(out.read_text()), time.perf_counter() - start, max(0.0, background)
+    code, wall, background = run_timed(cmd, stdout=sys.stderr, env=QUIET_ENV)
+    if code != 0 or not out.is_file():
+        raise SystemExit(f"{step} for {job.corpus} failed (exit {code})")
+    return json.loads(out.read_text()), wall, background
 
 
 def make_job(corpus: str, args: argparse.Namespace, work_dir: Path) -> Job:
