@@ -96,9 +96,9 @@ def _article(role: str) -> str:
 
 
 _GOAL = re.compile(r"\b(goals?|promot\w*|next level|raise|role|director|career)\b", re.IGNORECASE)
-# Words that make the advice turn on the person's level; "my manager" names a person, not a level.
-_LEVEL = re.compile(r"\b(senior|level|director|(?<!my )(?<!our )(?<!her )(?<!his )(?<!the )manager|promot\w*|L\d|M\d)\b",
-                    re.IGNORECASE)  # fmt: skip
+# Words that make the advice turn on the person's level; "my (new) manager" names a person, not a level.
+_LEVEL = re.compile(r"\b(senior|level|director|manager|promot\w*|L\d|M\d)\b", re.IGNORECASE)
+_SOMEONES_MANAGER = re.compile(r"\b(my|our|her|his|the|their|your)\s+(\w+\s+)?manager\b", re.IGNORECASE)
 # "I'm a senior manager", "I've been an M2 for five years", "as a director": the level is already known
 _LEVEL_SAID = re.compile(
     r"\b(i'm|i am|i've been|i have been|i was|as)\s+(an?|the)?\s*[\w -]{0,30}?\b(engineer|manager|director|designer|"
@@ -119,7 +119,7 @@ def question_back(text: str, situation: Situation | None, advice: str, before: s
     situation = situation or Situation()
     if not situation.goal and not _GOAL_SAID.search(text) and _GOAL.search(text) and _GOAL.search(advice):
         return "What is the one goal you'd want your manager's help with next — and have you said it to them in those words?"
-    if not situation.level and not _LEVEL_SAID.search(text) and _LEVEL.search(text):
+    if not situation.level and not _LEVEL_SAID.search(text) and _LEVEL.search(_SOMEONES_MANAGER.sub(" ", text)):
         return "What level are you at now, and what does the next one look like where you work?"
     if before:
         return f"Have you already done the step before this one — “{before}” — and how did it go?"

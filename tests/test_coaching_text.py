@@ -63,6 +63,9 @@ def test_the_question_back_never_asks_what_the_message_already_says(message: str
 def test_my_manager_is_a_person_not_a_level() -> None:
     asked = question_back("My manager keeps giving my best projects to a colleague.", None, "Ask how you can help.")
     assert "level" not in asked
+    asked = question_back("My new manager cancels our 1:1s and doesn't know my work.", None, "Ask how you can help.")
+    assert "level" not in asked
+    assert "level" in question_back("I want to become a manager.", None, "Ask how you can help.")
 
 
 def test_the_question_back_asks_about_the_step_before_the_one_advised() -> None:
