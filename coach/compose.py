@@ -158,7 +158,7 @@ def _context(w: _Writer, item: SourcedFramework) -> str:
 
 
 def _short_name(item: SourcedFramework) -> str:
-    """"The Magic Loop for Career Growth" rather than "… — Steps of the Magic Loop"."""
+    """ "The Magic Loop for Career Growth" rather than "… — Steps of the Magic Loop"."""
     return item.framework.heading_path[0] if item.framework.heading_path else item.framework.name
 
 
@@ -175,7 +175,9 @@ def _walk(w: _Writer, item: SourcedFramework) -> list[str]:
     lines = [f"**{item.display_name}, step by step:**"]
     for step in fw.steps:
         said = step.sentence_list()
-        quotes = tuple(Quote(s.text, s.start_s, s.start_s, approximate=not s.timed) for s in said[:WALKED_SENTENCES])
+        # the label, then what the step says ("This is where the "magic" happens" says nothing: the next one shows)
+        shown = [*said[:1], *[s for s in said[1:] if says_something(s.text)][: WALKED_SENTENCES - 1]]
+        quotes = tuple(Quote(s.text, s.start_s, s.start_s, approximate=not s.timed) for s in shown)
         lines.append(f"{step.n}. {w.cite_all(ref, quotes)}")
     return [*lines, ""]
 
@@ -198,7 +200,7 @@ def _who_says_what(points: tuple[Point | None, ...]) -> str:
 
 
 def _subject(title: str, guest: str) -> str:
-    """"Feeling stuck? Here's how to know when it's time to leave your job | Ada Chen" → the part before "|"."""
+    """ "Feeling stuck? Here's how to know when it's time to leave your job | Ada Chen" → the part before "|"."""
     subject = title.split(" | ")[0].strip().strip("'\"")
     return "" if not subject or guest.lower() in subject.lower() else subject
 

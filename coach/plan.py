@@ -77,6 +77,7 @@ def make_plan(
 
     correction = find_correction(query.text, _sentences(points), _names(points, passages), embedder, sentences_for)
     lead = _choose_lead(query, points, walk or _method_asked(query, framework), correction, personal)
+    lead = _walk_entry(walk, points) or lead
     used = {norm(q.text) for q in lead.sentences} if lead else set()
     why = _choose_why(points, lead, floor, used)
     used |= {norm(q.text) for p in why for q in p.sentences[:1]}
@@ -140,6 +141,15 @@ def _choose_lead(
     if method is not None:
         lead = next((p for p in points if p.item is method), lead)
     return lead
+
+
+def _walk_entry(walk: SourcedFramework | None, points: list[Point]) -> Point | None:
+    """A sequence walked whole starts where the source starts it: step 1 ("do your current job well" before any
+    ask), not the step whose words fit the message best. A set of options has no first move: None."""
+    if walk is None or not walk.ordered:
+        return None
+    steps = [p for p in points if p.item is walk and p.step is not None]
+    return min(steps, key=lambda p: p.step.n if p.step else 0, default=None)
 
 
 def _choose_why(points: list[Point], lead: Point | None, floor: float, used: set[str]) -> tuple[Point, ...]:
@@ -234,8 +244,6 @@ def _across_sources(
     )
 
 
-
-
 def _personal(query: Query) -> bool:
     """The person speaks of themselves (or filled in the intake) and asks what to do, not why something is so."""
     asked = split_sentences(query.text)[-1] if query.text else ""
@@ -249,7 +257,7 @@ _BESIDES = re.compile(r"\b(?:besides|other than|apart from|except(?: for)?)\s+([
 
 
 def _without_excluded(points: list[Point], text: str) -> list[Point]:
-    """"What should I stress besides enthusiasm?" asks for everything but the enthusiasm advice: points that
+    """ "What should I stress besides enthusiasm?" asks for everything but the enthusiasm advice: points that
     speak of what the person set aside are left out (an embedding reads "besides enthusiasm" as "enthusiasm")."""
     asked = " ".join(x for x in split_sentences(text) if x.rstrip().endswith("?"))  # only what a question sets aside
     words = {w[:6] for m in _BESIDES.finditer(asked) for w in re.findall(r"[a-z]{4,}", m.group(1).lower())}

@@ -128,6 +128,42 @@ def test_asking_for_the_steps_walks_them_each_at_its_own_second(bundled) -> None
     _assert_citations_are_data(answer, _plain_source())
 
 
+def _hand_step_seconds(heading: str) -> list[list[int]]:
+    """Per list item under a heading, the seconds of its timestamps, read straight from the file."""
+    lines = NOTES.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip("#").strip() == heading)
+    items: list[list[int]] = []
+    for line in lines[start + 1 :]:
+        if line.startswith("#"):
+            break
+        stamps = [int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in re.findall(r"\[(\d\d):(\d\d):(\d\d)\]", line)]
+        if re.match(r"\s*(?:\d+\.|\*)\s+\*\*", line):
+            items.append(stamps)
+        elif items:
+            items[-1] += stamps
+    return items
+
+
+@pytest.mark.parametrize(
+    ("question", "heading"),
+    [
+        ("My manager says she's too busy to think about my career. Walk me through each step of the Magic Loop, "
+         "in order, and tell me where I'd start.", "Steps of the Magic Loop"),
+        ("What are the steps Ethan uses to be systematically inventive? I want to run the whole process with my "
+         "team at our next offsite.", "How to Be Systematically Inventive"),
+    ],
+)  # fmt: skip
+def test_a_walked_sequence_starts_at_its_first_step(bundled, question: str, heading: str) -> None:  # type: ignore[no-untyped-def]
+    """Walked whole, a sequence is entered where the source enters it, whatever step the message's words fit."""
+    answer = bundled.ask(question)
+    first = _hand_list(heading)[0]
+    assert f"**Start here: step 1, {first}" in answer.text, answer.text
+    by_n = {c.n: c.start for c in answer.citations}
+    assert {by_n[n] for n in answer.lead} <= set(_hand_step_seconds(heading)[0]), answer.text
+    # each walked step shows a sentence that says something, never the empty "This is where the magic happens"
+    assert 'where the "magic" happens' not in answer.text
+
+
 def test_get_past_senior_manager_leads_with_a_strategy_not_a_cause(bundled) -> None:  # type: ignore[no-untyped-def]
     question = "How do I get past senior manager?"
     answer = bundled.ask(question)
