@@ -94,18 +94,20 @@ class SituationLibrary:
 
 
 def lifted(points: list[Point], near: Sequence[Near]) -> list[Point]:
-    """`points` re-ranked: a point holding a near situation's lead (or an alternative) gains its lift and shows
-    that sentence as the one that fits; the rest keep their scores."""
+    """`points` re-ranked: a point holding near situations' leads (or alternatives) gains their votes, each
+    LIFT × share × cosine, summed, and shows the most-voted sentence as the one that fits; the rest keep their
+    scores. Summed, two near situations that agree outvote one nearer that does not (dev 0.692 -> 0.731)."""
     if not near:
         return points
     out = []
     for p in points:
-        gain, at = 0.0, p.best
+        votes = np.zeros(len(p.sentences))
         for n in (n for n in near if _same_source(p, n.situation)):
             for i, q in enumerate(p.sentences):
                 share = 1.0 if q.start == n.situation.lead else ALSO_SHARE if q.start in n.situation.also else 0.0
-                if LIFT * share * n.cosine > gain:
-                    gain, at = LIFT * share * n.cosine, i
+                votes[i] += LIFT * share * n.cosine
+        at = int(np.argmax(votes))
+        gain = float(votes[at])
         out.append(replace(p, score=p.score + gain, best=at, lift=gain) if gain else p)
     return sorted(out, key=lambda p: -p.score)
 

@@ -155,3 +155,24 @@ def test_a_lead_outside_the_retrieved_passages_is_brought_in() -> None:
     near = [Near(wanted, 0.6), Near(wanted, 0.5), Near(Situation("Already here.", 100, (), "V1", "src-V1"), 0.5)]
     brought = holding(near, retrieved, stored)
     assert [(p.id, p.score) for p in brought] == [("y", 0.0)]
+
+
+def test_near_situations_that_agree_outvote_a_nearer_one() -> None:
+    """Votes add up: two situations (0.5 each) that lead with one sentence beat one nearer situation (0.6) that
+    leads with another, whatever their order in the list; a point no situation names keeps its score."""
+    from coach.advice import Point
+    from coach.citations import Quote
+    from coach.situations import Near, Situation, lifted
+
+    def point(start: int, score: float) -> Point:
+        q = Quote(f"Sentence at {start}.", start, start)
+        return Point((q,), 0, f"p{start}", "V1", "t", "", "src-V1", "h", score, score, action=True)
+
+    a, b, other = point(100, 0.50), point(200, 0.50), point(300, 0.55)
+    one = Near(Situation("nearest", 200, (), "V1", "src-V1"), 0.6)
+    agree = [Near(Situation(f"agrees {i}", 100, (), "V1", "src-V1"), 0.5) for i in range(2)]
+    for near in ([one, *agree], [*agree, one]):
+        ranked = lifted([a, b, other], near)
+        assert [p.quote.start for p in ranked][:2] == [100, 200]
+        assert {p.quote.start: p.score for p in ranked}[300] == 0.55
+    assert lifted([a, b, other], [one, agree[0]])[0].quote.start == 200  # one against one: nearer wins
