@@ -108,8 +108,9 @@ def sentences_of(
     for rank, p in enumerate(passages):
         quotes = quotes_of(p)
         extended = quotes + [q for q in (following or {}).get(p.id, []) if q.text not in {x.text for x in quotes}]
-        for i, q in enumerate(quotes):
-            if _usable(q, p) and norm(q.text) not in exclude and not reported(quotes[i - 1].text if i else "", q.text):
+        for i in range(_heads(quotes, extended, p)):
+            q = extended[i]
+            if _usable(q, p) and norm(q.text) not in exclude and not reported(extended[i - 1].text if i else "", q.text):
                 pool.append((rank, p, (q, *_reasons(extended, i))))
     if not pool:
         return [[] for _ in vectors]
@@ -199,6 +200,25 @@ _LEANS_BACK = re.compile(
     r"^\W*(and|but|so|or|because|which|like|yeah|yes|okay|ok|well|um|uh|right|exactly|totally|that's|it's)\b",
     re.IGNORECASE,
 )
+
+
+def _heads(quotes: list[Quote], extended: list[Quote], p: Passage) -> int:
+    """How many of `extended` may be points: the passage's own sentences, and when it ends on the host's
+    question, the start of the guest's answer in the next chunk (the retriever matched the question; the advice
+    is in the answer: "how can I build up a supply of stories?" found the host asking it, the guest's reply cut
+    off by the chunk's end)."""
+    n = len(quotes)
+    if not quotes or not quotes[-1].speaker or said_by_guest(quotes[-1], p):
+        return n
+    answer = 0
+    for q in extended[n : n + ANSWER_SENTENCES]:
+        if not said_by_guest(q, p):
+            break
+        answer += 1
+    return n + answer
+
+
+ANSWER_SENTENCES = 4  # of the guest's answer past the chunk's end: its opening, where the advice usually is
 
 
 def _usable(q: Quote, p: Passage) -> bool:

@@ -186,7 +186,13 @@ def _bullet(w: _Writer, p: Point, name_guest: bool) -> str:
     who = f"**{p.guest.strip()}:** " if name_guest and p.guest.strip() else ""
     # a bare label ("Go back to your manager…:") takes the first sentence of its body that says something
     body = [q for q in p.sentences[1:] if says_something(q.text)][:1]
-    quotes = (p.sentences[0], *body) if p.step is not None and _label_alone(p) else p.sentences[:1]
+    if p.step is not None and _label_alone(p):
+        quotes = (p.sentences[0], *body)
+    elif p.quote.speaker:
+        # spoken: the sentence that fits, not the lead-in before it ("Aha, that's an interesting strategy…")
+        quotes = p.sentences[p.best : p.best + 1]
+    else:
+        quotes = p.sentences[:1]
     return f"- {who}{w.cite_all(p.ref, quotes)}"
 
 

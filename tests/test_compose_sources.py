@@ -58,3 +58,56 @@ def test_an_off_topic_source_does_not_lead(embedder) -> None:  # type: ignore[no
     assert cited[:2] == ["alpha", "bravo"], cited
     # Without a floor the retriever's first source leads whatever its words: the floor is what keeps it out.
     assert _cited_sources(embedder, passages)[0] == "delta"
+
+
+TRANSCRIPT = """---
+guest: Kit Guest
+title: 'Telling stories at work | Kit Guest'
+video_id: CCCCCCCCCCC
+duration_seconds: 900.0
+---
+
+Kit Guest (00:01:00):
+I grew up on a farm in the north, where the winters were long and the roads were often closed for weeks. We kept sheep and a few cows, and my father fixed tractors for the neighbours. Later I studied chemistry, worked in a lab for six years, and only moved into software when a friend needed help with a database for her bakery.
+
+Lenny (00:02:30):
+So how can someone who feels they have no good personal stories build up a supply of them for talks and meetings?
+
+Kit Guest (00:02:50):
+Keep a daily log of one moment that changed how you felt, even a tiny one, and write it down every evening. After a month you will have thirty small stories, and each of them can open a talk or a meeting. Pick the ones where you changed your mind; those are the ones people remember. Then practise telling one of them out loud each week to a friend, and cut everything that does not serve the change.
+
+Lenny (00:04:10):
+That is a lovely habit.
+"""  # noqa: E501
+
+
+def test_a_chunk_ending_on_the_hosts_question_offers_the_guests_answer(tmp_path, settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    """The retriever often finds the host asking the person's question; the advice is the guest's reply, which
+    the chunk's end cut off. Its opening sentences are points of that passage, each at its own second."""
+    from dataclasses import replace
+
+    from coach import Coach
+    from coach.advice import sentences_of
+    from coach.citations import quotes_of
+
+    folder = tmp_path / "corpus" / "kit-guest"
+    folder.mkdir(parents=True)
+    (folder / "transcript.md").write_text(TRANSCRIPT, encoding="utf-8")
+    coach = Coach.open(settings=settings.model_copy(update={"data_dir": tmp_path / "corpus"}))
+    snapshot = coach.retriever.snapshot()
+    asked = next(p for p in snapshot.passages if p.text.rstrip().endswith("talks and meetings?"))
+    reply = snapshot.after(asked)
+    assert reply is not None
+    assert reply.text.startswith("Kit Guest: Keep a daily log")  # the premise of the test
+    query = read_query("How can I build up a supply of personal stories for talks?", None, None, embedder, 4000)
+    following = {asked.id: [replace(q, passage_id=reply.id) for q in quotes_of(reply)]}
+
+    alone = sentences_of([asked], [query.vector], embedder, set())[0]
+    assert not any("daily log" in s.text for p in alone for s in p.sentences)
+    points = sentences_of([asked], [query.vector], embedder, set(), following)[0]
+    heads = {p.quote.text: p.quote for p in points}
+    log = next(q for text, q in heads.items() if text.startswith("Keep a daily log"))
+    assert (log.start, log.passage_id, log.speaker) == (170, reply.id, "Kit Guest")  # 00:02:50, the reply's chunk
+    assert "That is a lovely habit." not in heads  # the host's next turn ends the answer
+    best = max(points, key=lambda p: p.score)
+    assert (best.quote.speaker, best.quote.start) == ("Kit Guest", 170), [p.quote.text for p in points]
