@@ -7,6 +7,7 @@ an interrupted ingestion never leaks half-written passages into answers.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Callable
@@ -54,6 +55,24 @@ class Snapshot:
         passages = [self.passages[i] for i in chosen]
         return Snapshot(self.version, passages, self.vectors[chosen], _keyword_index(passages) if passages else None,
                         _following(passages))  # fmt: skip
+
+    def within(self, video_id: str, vector: np.ndarray, k: int) -> list[Passage]:
+        """The `k` chunks of one episode nearest `vector` (dense only: inside one episode every chunk shares the
+        episode's words, so keyword scores add little), each scored by its cosine."""
+        rows = self._rows_by_video.get(video_id)
+        if rows is None or not len(rows) or k < 1:
+            return []
+        sims = self.vectors[rows] @ vector
+        best = np.argsort(-sims)[:k]
+        return [_with_score(self.passages[int(rows[i])], float(sims[i])) for i in best]
+
+    @functools.cached_property
+    def _rows_by_video(self) -> dict[str, np.ndarray]:
+        groups: dict[str, list[int]] = {}
+        for i, p in enumerate(self.passages):
+            if p.video_id:
+                groups.setdefault(p.video_id, []).append(i)
+        return {v: np.array(ix) for v, ix in groups.items()}
 
     def after(self, passage: Passage) -> Passage | None:
         """The chunk that continues `passage` in its source (a speaker's turn often runs on into it)."""
@@ -123,9 +142,7 @@ class Retriever:
             raise vectors_missing(self.store, records) from exc
         rows: list[Any] = []
         vectors: list[Any] = []
-        for cid, doc, meta, vec in zip(
-            got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=False
-        ):
+        for cid, doc, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=False):
             if cid in committed:
                 rows.append([cid, doc or "", dict(meta or {})])
                 vectors.append(vec)

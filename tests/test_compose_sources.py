@@ -111,3 +111,30 @@ def test_a_chunk_ending_on_the_hosts_question_offers_the_guests_answer(tmp_path,
     assert "That is a lovely habit." not in heads  # the host's next turn ends the answer
     best = max(points, key=lambda p: p.score)
     assert (best.quote.speaker, best.quote.start) == ("Kit Guest", 170), [p.quote.text for p in points]
+
+
+def test_the_first_episodes_retrieved_each_offer_their_chunk_nearest_the_question() -> None:
+    """Over many episodes, each of the first EPISODE_SOURCES episodes adds its own chunk nearest the question
+    when retrieval did not bring it (the guest's named idea often sits there); nothing is added twice, nothing
+    from an episode that was not retrieved, and a single source (the notes) gets nothing."""
+    from coach.advisor import EPISODE_SOURCES, _episode_focus
+    from coach.retrieval import Snapshot
+
+    def chunk(video: str, n: int, speakers: str = "Guest;Lenny") -> Passage:
+        return Passage(id=f"{video}-{n}", text=f"chunk {n}", video_id=video, start=n, end=n + 1, title=video,
+                       guest=video, score=0.0, source=video, speakers=speakers)  # fmt: skip
+
+    videos = [f"V{i}" for i in range(EPISODE_SOURCES + 2)]
+    passages = [chunk(v, n) for v in videos for n in range(3)]
+    question = np.array([1.0, 0.0])
+    # in every episode chunk 2 is nearest the question, chunk 0 next; chunk 1 is what retrieval found
+    near = {0: [0.8, 0.6], 1: [0.0, 1.0], 2: [1.0, 0.0]}
+    vectors = np.array([near[int(p.id.rsplit("-", 1)[1])] for p in passages])
+    snapshot = Snapshot(("", 0, 0), passages, vectors, None, {})
+    retrieved = [p for p in passages if p.id.endswith("-1")] + [passages[2]]  # V0's best chunk already retrieved
+    added = _episode_focus(retrieved, snapshot, question)
+    assert [p.id for p in added] == ["V0-0"] + [f"{v}-2" for v in videos[1:EPISODE_SOURCES]]
+    assert added[0].score == 0.8  # scored by its own cosine
+    notes = [chunk("NOTES", 1, speakers="")]
+    assert _episode_focus(notes, snapshot, question) == []
+    assert _episode_focus([chunk("V0", 1)], snapshot, question) == []  # one episode: its own chunks suffice
