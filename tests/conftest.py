@@ -5,9 +5,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.support import ProbeCoach
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -184,3 +189,27 @@ def browser():  # type: ignore[no-untyped-def]
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+# ---- the web app on a loopback port, one per test module that asks for it ----------------------------------
+@pytest.fixture(scope="module")
+def feedback_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the module's `server` records thumbs (each module its own file)."""
+    return tmp_path_factory.mktemp("feedback") / "votes.jsonl"
+
+
+@pytest.fixture(scope="module")
+def probe(bundled, feedback_file: Path) -> ProbeCoach:  # type: ignore[no-untyped-def]
+    """The session's bundled Coach wrapped in a ProbeCoach (tests/support.py) that records calls; feedback on."""
+    from tests.support import ProbeCoach
+
+    return ProbeCoach(bundled, bundled.settings.model_copy(update={"feedback_path": feedback_file}))
+
+
+@pytest.fixture(scope="module")
+def server(probe: ProbeCoach) -> Iterator[str]:
+    """The real app on a free loopback port, answering from the bundled corpus (feedback on); yields its URL."""
+    from tests.support import serving
+
+    with serving(probe) as url:
+        yield url

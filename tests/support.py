@@ -1,18 +1,22 @@
-"""Helpers shared by test modules: the real CLI in its own process, as a user runs it, and a real
-`chroma run` server that tests can kill, freeze and restart."""
+"""Helpers shared by test modules: the real CLI in its own process, as a user runs it, a real
+`chroma run` server that tests can kill, freeze and restart, and the web app served on a loopback port with a
+headless Chromium page on it. No test module imports from another; what two of them share lives here."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +159,108 @@ class ChromaServer:
             return " | ".join(self.log.read_text(errors="replace").strip().splitlines()[-5:])
         except OSError:
             return "(no log)"
+
+
+# ---- the web app: a real server on a loopback port, its API and a browser page on it ------------------------
+BUNDLED_URL = re.compile(r"^https://www\.youtube\.com/watch\?v=GB0P0_nFPTA&t=\d+s$")
+ANY_YT_URL = re.compile(r"^https://www\.youtube\.com/watch\?v=[\w-]+&t=\d+s$")
+SENIOR = "How do I get past senior manager?"
+
+
+class ProbeCoach:
+    """Wraps a real Coach: records each call, measures how many answers run at once, can be slowed."""
+
+    def __init__(self, inner: Any, settings: Any = None, delay: float = 0.0) -> None:
+        self.inner = inner
+        self.settings = settings or inner.settings
+        self.delay = delay
+        self.calls: list[dict[str, Any]] = []
+        self.active = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def ask_stream(self, question: str, history: Any = None, situation: Any = None) -> Iterator[Any]:
+        self.calls.append({"question": question, "history": list(history or []), "situation": dict(situation or {})})
+        if "EXPLODE" in question:
+            raise RuntimeError("internal detail: /srv/secret/config.yaml")
+        with self._lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        try:
+            time.sleep(self.delay)
+            yield from self.inner.ask_stream(question, history, situation)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+@contextlib.contextmanager
+def serving(coach: Any) -> Iterator[str]:
+    """The real app for `coach` on a free loopback port; yields its URL and closes it afterwards."""
+    from coach import ui
+
+    demo, url = ui.serve(coach, host="127.0.0.1", port=free_port(), block=False, quiet=True)
+    try:
+        yield url
+    finally:
+        demo.close()
+
+
+def api_client(url: str, **kwargs: Any) -> Any:
+    """A gradio_client Client on the app at `url` (kwargs: auth=, download_files=, …)."""
+    from gradio_client import Client
+
+    return Client(url, verbose=False, **kwargs)
+
+
+@dataclass
+class Tab:
+    page: Any
+    external: list[str] = field(default_factory=list)  # requests to anything but the app (all refused)
+    errors: list[str] = field(default_factory=list)  # uncaught page errors
+
+
+@contextlib.contextmanager
+def open_page(browser: Any, url: str, allow: Sequence[str] = ()) -> Iterator[Tab]:
+    """A fresh page on the app; only the app's own origin may be fetched (the machine is offline). Requests to
+    anything else are recorded; those to `allow` origins (loopback hosts a test watches) go through."""
+    context = browser.new_context(viewport={"width": 1360, "height": 1000})
+    tab = Tab(context.new_page())
+
+    def route(r: Any) -> None:
+        if r.request.url.startswith(url.rstrip("/")):
+            r.continue_()
+        else:
+            tab.external.append(r.request.url)
+            if any(r.request.url.startswith(a) for a in allow):
+                r.continue_()
+            else:
+                r.abort()
+
+    tab.page.route("**/*", route)
+    tab.page.on("pageerror", lambda e: tab.errors.append(str(e)))
+    tab.page.goto(url)
+    tab.page.wait_for_selector("#coach-input textarea")
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def ask(page: Any, text: str, answers_before: int) -> Any:
+    """Type a question, press Enter, wait until a new assistant message is final; return it.
+
+    The sources panel says "searching" from the first moment of an answer until its final version,
+    and an assistant message only appears after that, so both together mean "done"."""
+    page.fill("#coach-input textarea", text)
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        """n => document.querySelectorAll("#coach-chat [data-testid='bot']").length > n
+               && !document.querySelector('#coach-sources .coach-searching')""",
+        arg=answers_before,
+        timeout=30000,
+    )
+    return page.locator("#coach-chat [data-testid='bot']").nth(answers_before)
 
 
 # ---- a fake embedder, for tests whose claim is not about vectors ---------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from coach.api import Coach
-from tests.test_ui import _client, ask, serving
+from tests.support import api_client, ask, serving
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
 MANAGER_Q = "My manager never talks about my career growth. What should I do?"
@@ -46,7 +46,7 @@ def _empty(people_coach: Coach) -> None:
 def test_api_two_users_never_cross(server: str, people_coach: Coach) -> None:
     from gradio_client.exceptions import AppError
 
-    ada, bob = _client(server, auth=("ada", USERS["ada"])), _client(server, auth=("bob", USERS["bob"]))
+    ada, bob = api_client(server, auth=("ada", USERS["ada"])), api_client(server, auth=("bob", USERS["bob"]))
     assert ada.predict(api_name="/profile") == {"profile": None}
     saved = ada.predict("senior engineer", "become a staff engineer", "", "", 0, api_name="/profile_save")
     assert saved["profile"]["level"] == "senior engineer"
@@ -201,7 +201,7 @@ def test_api_export_is_per_user_and_private(server: str, people_coach: Coach, tm
 
     from icalendar import Calendar
 
-    ada, bob = (_client(server, auth=(u, USERS[u]), download_files=str(tmp_path / u)) for u in ("ada", "bob"))
+    ada, bob = (api_client(server, auth=(u, USERS[u]), download_files=str(tmp_path / u)) for u in ("ada", "bob"))
     ada.predict("Ask your boss how you can help", "ada-export-marker", "2027-01-15", api_name="/plan_add")
     bob.predict("Do whatever they ask", "bob-export-marker", "", api_name="/plan_add")
 

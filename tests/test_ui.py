@@ -10,14 +10,10 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,84 +21,17 @@ import pytest
 
 from coach import ui
 from coach.types import Answer, Citation, FrameworkCard, StepCard
+from tests.support import BUNDLED_URL, SENIOR, ProbeCoach, api_client, ask, free_port, open_page, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
-BUNDLED_URL = re.compile(r"^https://www\.youtube\.com/watch\?v=GB0P0_nFPTA&t=\d+s$")
-ANY_YT_URL = re.compile(r"^https://www\.youtube\.com/watch\?v=[\w-]+&t=\d+s$")
 # The app's own citation link in a chat message: "[n]" named for screen readers, to the second of the episode.
 CITE_LINK = re.compile(r'<a class="coach-cite" href="([^"]+)"[^>]*><span role="img" title="[^"]*">\\\[(\d+)\\\]</span></a>')
-SENIOR = "How do I get past senior manager?"
 MANAGER = "My manager never talks about my career growth. What should I do?"
 XSS = '<script>window.__pwned=1</script> How do I get past senior manager? <img src=x onerror="window.__pwned=1">'
 # Gradio's queue statistics use pandas APIs that pandas 3 deprecates: noise, not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
-
-
-# ---- helpers ---------------------------------------------------------------------------------------
-class ProbeCoach:
-    """Wraps a real Coach: records each call, measures how many answers run at once, can be slowed."""
-
-    def __init__(self, inner: Any, settings: Any = None, delay: float = 0.0) -> None:
-        self.inner = inner
-        self.settings = settings or inner.settings
-        self.delay = delay
-        self.calls: list[dict[str, Any]] = []
-        self.active = 0
-        self.peak = 0
-        self._lock = threading.Lock()
-
-    def ask_stream(self, question: str, history: Any = None, situation: Any = None) -> Iterator[Any]:
-        self.calls.append({"question": question, "history": list(history or []), "situation": dict(situation or {})})
-        if "EXPLODE" in question:
-            raise RuntimeError("internal detail: /srv/secret/config.yaml")
-        with self._lock:
-            self.active += 1
-            self.peak = max(self.peak, self.active)
-        try:
-            time.sleep(self.delay)
-            yield from self.inner.ask_stream(question, history, situation)
-        finally:
-            with self._lock:
-                self.active -= 1
-
-
-@contextmanager
-def serving(coach: Any) -> Iterator[str]:
-    demo, url = ui.serve(coach, host="127.0.0.1", port=_free_port(), block=False, quiet=True)
-    try:
-        yield url
-    finally:
-        demo.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _client(url: str, **kwargs: Any) -> Any:
-    from gradio_client import Client
-
-    return Client(url, verbose=False, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def feedback_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("feedback") / "votes.jsonl"
-
-
-@pytest.fixture(scope="module")
-def probe(bundled, feedback_file: Path) -> ProbeCoach:  # type: ignore[no-untyped-def]
-    return ProbeCoach(bundled, bundled.settings.model_copy(update={"feedback_path": feedback_file}))
-
-
-@pytest.fixture(scope="module")
-def server(probe: ProbeCoach) -> Iterator[str]:
-    """The real app on a free loopback port, answering from the bundled corpus (feedback on)."""
-    with serving(probe) as url:
-        yield url
+# `server` (the app on a loopback port), `probe` (the Coach behind it) and `feedback_file`: tests/conftest.py.
 
 
 # ---- rendering -------------------------------------------------------------------------------------
@@ -235,7 +164,7 @@ def test_feedback_is_opt_in(bundled, tmp_path: Path) -> None:  # type: ignore[no
 
 # ---- the chat API over a real server ---------------------------------------------------------------
 def test_chat_api_answers_with_links_to_the_second(server: str, bundled) -> None:  # type: ignore[no-untyped-def]
-    client = _client(server)
+    client = api_client(server)
     result = client.predict(SENIOR, [], "", "", "", api_name="/chat")
     assert not result["refused"]
     assert result["answer"] == bundled.ask(SENIOR).text
@@ -277,7 +206,7 @@ def _question_error(bundled: Any, *args: Any) -> str:
 def test_chat_api_errors_are_readable(server: str, bundled) -> None:  # type: ignore[no-untyped-def]
     from gradio_client.exceptions import AppError
 
-    client = _client(server)
+    client = api_client(server)
     with pytest.raises(AppError, match=re.escape(_question_error(bundled, "  "))):
         client.predict("  ", api_name="/chat")
     with pytest.raises(AppError, match=re.escape(_question_error(bundled, "And then?", [["boss", "do it"]]))):
@@ -298,7 +227,7 @@ def test_eight_simultaneous_conversations_stay_apart(server: str, probe: ProbeCo
     expected = [bundled.ask(q, situation={"level": lv}) for q, lv in zip(questions, levels, strict=True)]
     assert len({a.text for a in expected}) == 8
     assert not any(a.refused for a in expected)
-    clients = [_client(server) for _ in questions]
+    clients = [api_client(server) for _ in questions]
     start = threading.Barrier(len(questions))
     results: dict[int, Any] = {}
 
@@ -328,17 +257,17 @@ def test_auth_when_configured(bundled) -> None:  # type: ignore[no-untyped-def]
     settings = bundled.settings.model_copy(update={"auth_user": "ada", "auth_password": SecretStr("s3cret-pass")})
     with serving(ProbeCoach(bundled, settings)) as url:
         with pytest.raises(AuthenticationError):
-            _client(url)
+            api_client(url)
         with pytest.raises(ValueError, match="Could not login"):
-            _client(url, auth=("ada", "wrong"))
-        result = _client(url, auth=("ada", "s3cret-pass")).predict(SENIOR, api_name="/chat")
+            api_client(url, auth=("ada", "wrong"))
+        result = api_client(url, auth=("ada", "s3cret-pass")).predict(SENIOR, api_name="/chat")
         assert result["citations"]
 
 
 def test_coach_serve_command_binds_loopback_and_prints_url(bundled) -> None:  # type: ignore[no-untyped-def]
     import httpx
 
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "COACH_STORE_DIR": str(bundled.settings.store_dir),
@@ -370,56 +299,6 @@ def test_coach_serve_command_binds_loopback_and_prints_url(bundled) -> None:  # 
 
 
 # ---- a real browser --------------------------------------------------------------------------------
-@dataclass
-class Tab:
-    page: Any
-    external: list[str] = field(default_factory=list)  # requests to anything but the app (all refused)
-    errors: list[str] = field(default_factory=list)  # uncaught page errors
-
-
-@contextmanager
-def open_page(browser: Any, url: str, allow: Sequence[str] = ()) -> Iterator[Tab]:
-    """A fresh page on the app; only the app's own origin may be fetched (the machine is offline). Requests to
-    anything else are recorded; those to `allow` origins (loopback hosts a test watches) go through."""
-    context = browser.new_context(viewport={"width": 1360, "height": 1000})
-    tab = Tab(context.new_page())
-
-    def route(r: Any) -> None:
-        if r.request.url.startswith(url.rstrip("/")):
-            r.continue_()
-        else:
-            tab.external.append(r.request.url)
-            if any(r.request.url.startswith(a) for a in allow):
-                r.continue_()
-            else:
-                r.abort()
-
-    tab.page.route("**/*", route)
-    tab.page.on("pageerror", lambda e: tab.errors.append(str(e)))
-    tab.page.goto(url)
-    tab.page.wait_for_selector("#coach-input textarea")
-    try:
-        yield tab
-    finally:
-        context.close()
-
-
-def ask(page: Any, text: str, answers_before: int) -> Any:
-    """Type a question, press Enter, wait until a new assistant message is final; return it.
-
-    The sources panel says "searching" from the first moment of an answer until its final version,
-    and an assistant message only appears after that, so both together mean "done"."""
-    page.fill("#coach-input textarea", text)
-    page.keyboard.press("Enter")
-    page.wait_for_function(
-        """n => document.querySelectorAll("#coach-chat [data-testid='bot']").length > n
-               && !document.querySelector('#coach-sources .coach-searching')""",
-        arg=answers_before,
-        timeout=30000,
-    )
-    return page.locator("#coach-chat [data-testid='bot']").nth(answers_before)
-
-
 @pytest.mark.browser
 def test_browser_answer_with_citations_sources_framework_and_feedback(
     server: str, browser: Any, feedback_file: Path

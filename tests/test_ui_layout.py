@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_ui import SENIOR, serving
+from tests.support import SENIOR, serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -30,18 +30,19 @@ GEOMETRY = """() => {
 
 
 @pytest.fixture(scope="module")
-def app(bundled) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def server(bundled) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app on the bundled Coach itself, without feedback (in place of tests/conftest.py's `server`)."""
     with serving(bundled) as url:
         yield url
 
 
 @pytest.mark.parametrize(("width", "height"), [(390, 844), (1280, 720)])
-def test_the_input_stays_on_screen_and_nothing_overflows(app: str, browser: Any, width: int, height: int) -> None:
+def test_the_input_stays_on_screen_and_nothing_overflows(server: str, browser: Any, width: int, height: int) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     try:
-        page.goto(app)
+        page.goto(server)
         page.wait_for_selector("#coach-input textarea")
         page.wait_for_timeout(800)  # let the welcome and fonts settle
         seen = {"load": page.evaluate(GEOMETRY)}

@@ -16,15 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_ui import (
-    ANY_YT_URL,
-    BUNDLED_URL,
-    SENIOR,
-    ProbeCoach,
-    ask,
-    open_page,
-    serving,
-)
+from tests.support import ANY_YT_URL, BUNDLED_URL, SENIOR, ProbeCoach, ask, open_page, serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -110,23 +102,7 @@ CONTRAST_JS = r"""
 """
 
 
-# ---- fixtures ---------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def feedback_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("feedback-people") / "votes.jsonl"
-
-
-@pytest.fixture(scope="module")
-def probe(bundled, feedback_file: Path) -> ProbeCoach:  # type: ignore[no-untyped-def]
-    return ProbeCoach(bundled, bundled.settings.model_copy(update={"feedback_path": feedback_file}))
-
-
-@pytest.fixture(scope="module")
-def app(probe: ProbeCoach) -> Iterator[str]:
-    with serving(probe) as url:
-        yield url
-
-
+# ---- fixtures (`server`, `probe` and `feedback_file` come from tests/conftest.py) --------------------
 class _Host(BaseHTTPRequestHandler):
     hits: list[str]
 
@@ -255,10 +231,10 @@ def _watch_one_answer(page: Any, question: str) -> dict[str, Any]:
 
 
 @pytest.mark.browser
-def test_a_searching_line_at_once_then_the_answer_grows(app: str, browser: Any) -> None:
+def test_a_searching_line_at_once_then_the_answer_grows(server: str, browser: Any) -> None:
     runs = []
     for question in (SENIOR, "How do I stand out in a job interview?"):  # each on a fresh page: a first visit
-        with open_page(browser, app) as tab:
+        with open_page(browser, server) as tab:
             runs.append(_watch_one_answer(tab.page, question))
     for r in runs:
         print(
@@ -283,10 +259,10 @@ def _contrast(page: Any, state: str, failures: list[str], ratios: list[float]) -
 
 
 @pytest.mark.browser
-def test_every_text_meets_wcag_aa_contrast(app: str, browser: Any, probe: ProbeCoach) -> None:
+def test_every_text_meets_wcag_aa_contrast(server: str, browser: Any, probe: ProbeCoach) -> None:
     failures: list[str] = []
     ratios: list[float] = []
-    with open_page(browser, app) as tab:
+    with open_page(browser, server) as tab:
         page = tab.page
         _contrast(page, "empty page", failures, ratios)
         page.locator("#coach-intake").get_by_text("Your situation").click()
@@ -316,8 +292,8 @@ def test_every_text_meets_wcag_aa_contrast(app: str, browser: Any, probe: ProbeC
 
 
 @pytest.mark.browser
-def test_named_input_and_links_focus_order_and_keyboard_send(app: str, browser: Any, probe: ProbeCoach) -> None:
-    with open_page(browser, app) as tab:
+def test_named_input_and_links_focus_order_and_keyboard_send(server: str, browser: Any, probe: ProbeCoach) -> None:
+    with open_page(browser, server) as tab:
         page = tab.page
         box = page.get_by_role("textbox", name="Describe your situation or ask a question")
         assert box.count() == 1
@@ -370,7 +346,7 @@ def test_named_input_and_links_focus_order_and_keyboard_send(app: str, browser: 
 
 
 @pytest.mark.browser
-def test_thumbs_are_confirmed_and_a_changed_vote_replaces_its_row(app: str, browser: Any, feedback_file: Path) -> None:
+def test_thumbs_are_confirmed_and_a_changed_vote_replaces_its_row(server: str, browser: Any, feedback_file: Path) -> None:
     def rows() -> list[dict[str, Any]]:
         text = feedback_file.read_text(encoding="utf-8") if feedback_file.exists() else ""
         return [json.loads(x) for x in text.splitlines()]
@@ -382,7 +358,7 @@ def test_thumbs_are_confirmed_and_a_changed_vote_replaces_its_row(app: str, brow
         return rows()
 
     question = "How can I become more inventive at work?"
-    with open_page(browser, app) as tab:
+    with open_page(browser, server) as tab:
         page = tab.page
         ask(page, question, 0)
         before = [r for r in rows() if r["question"] != question]
@@ -427,15 +403,15 @@ def test_sign_in_is_throttled_per_client_and_the_right_password_works_after_the_
         assert right.json() == {"success": True}
 
 
-def test_uploads_are_refused(app: str, tmp_path: Path) -> None:
+def test_uploads_are_refused(server: str, tmp_path: Path) -> None:
     import httpx
 
     big = tmp_path / "big.bin"
     big.write_bytes(b"\0" * (20 * 1024 * 1024))
     with httpx.Client(timeout=30) as client:
         with big.open("rb") as fh:
-            large = client.post(f"{app}gradio_api/upload", files={"files": ("big.bin", fh)})
-        small = client.post(f"{app}gradio_api/upload", files={"files": ("a.txt", b"hello")})
+            large = client.post(f"{server}gradio_api/upload", files={"files": ("big.bin", fh)})
+        small = client.post(f"{server}gradio_api/upload", files={"files": ("a.txt", b"hello")})
     assert large.status_code == 413
     assert small.status_code == 413  # the page has no upload component: nothing is accepted
     assert "path" not in large.text
