@@ -406,7 +406,7 @@ def test_browser_runs_no_script_from_a_source(browser: Any, settings, tmp_path: 
         "---\ntitle: 'Raises <img src=x onerror=\"window.__pwned=1\"> episode'\nvideoId: AAAAAAAAAAA\n---\n\n"
         "## Negotiating a raise\n"
         "Ask for a raise after a strong quarter, with evidence of your impact "
-        "&lt;img src=x onerror=\"window.__pwned=1\"&gt; [00:01:00].\n"
+        '&lt;img src=x onerror="window.__pwned=1"&gt; [00:01:00].\n'
         "Bring numbers to the meeting so the raise is easy to approve [00:01:20].\n",
         encoding="utf-8",
     )

@@ -328,11 +328,13 @@ def test_named_input_and_links_focus_order_and_keyboard_send(server: str, browse
         order = []
         for _ in range(60):
             page.keyboard.press("Tab")
-            order.append(page.evaluate("""() => { const e = document.activeElement;
+            order.append(
+                page.evaluate("""() => { const e = document.activeElement;
                 const r = e.getBoundingClientRect();
                 return {tag: e.tagName, text: (e.innerText || e.getAttribute('aria-label') || '').trim().slice(0, 40),
                         id: e.id, cls: e.className.toString(), inSide: !!e.closest('#coach-side'),
-                        inChat: !!e.closest('#coach-chat'), visible: r.width > 0 && r.height > 0}; }"""))
+                        inChat: !!e.closest('#coach-chat'), visible: r.width > 0 && r.height > 0}; }""")
+            )
             if order[-1]["tag"] == "BODY" or "footer" in order[-1]["cls"]:
                 break
         labels = [o["text"] for o in order]
